@@ -1,0 +1,1 @@
+"""Development tooling: run the whole system locally."""

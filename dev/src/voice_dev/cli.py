@@ -1,0 +1,116 @@
+"""``voice-dev up``: the whole system on its embedded defaults, each service its own process under
+honcho. Starts a NATS server with JetStream (data in .data/nats) unless NATS_URL is given, makes a
+dev API key once (kept in .data/dev-api-key) unless AUTH_API_KEYS is given, prints the URL and
+the key. Ctrl-C stops everything."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import sysconfig
+from pathlib import Path
+
+from honcho.manager import Manager
+
+from .natsserver import free_port, nats_server_command, port_is_free
+
+DEFAULT_NATS_PORT = 4222
+
+
+class Supervisor(Manager):  # type: ignore[misc]
+    """honcho's Manager, safe against Ctrl-C while processes are still starting.
+
+    honcho terminates only the processes that already reported a pid and then never again, so a
+    process that starts a moment later would run forever (and honcho with it). A stop asked for
+    during start-up is held until every process has started, then sent to all.
+    """
+
+    _stop_held = False
+
+    def terminate(self) -> None:
+        if not super()._all_started():
+            self._stop_held = True
+            return
+        super().terminate()
+
+    def _all_started(self) -> bool:
+        started: bool = super()._all_started()
+        if started and self._stop_held:
+            self._stop_held = False
+            super().terminate()
+        return started
+
+
+def dev_api_key(data_dir: Path) -> str:
+    """The dev API key: made once, then the same across restarts."""
+    path = data_dir / "dev-api-key"
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(24)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(key + "\n")
+    return key
+
+
+def _script(name: str) -> str:
+    return str(Path(sysconfig.get_path("scripts")) / name)
+
+
+def _check_port(name: str, port: int) -> None:
+    if not port_is_free(port):
+        sys.exit(f"error: port {port} for {name} is taken; set its port variable to another one")
+
+
+def up(data_dir: Path) -> int:
+    env = dict(os.environ)
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("NOVA_ENGINE", "loopback")
+    manager = Supervisor()
+
+    if "NATS_URL" not in env:
+        port = DEFAULT_NATS_PORT if port_is_free(DEFAULT_NATS_PORT) else free_port()
+        store = data_dir / "nats"
+        store.mkdir(parents=True, exist_ok=True)
+        manager.add_process("nats", " ".join(nats_server_command(port, store)), env=env)
+        env["NATS_URL"] = f"nats://127.0.0.1:{port}"
+
+    api_key = ""
+    if not env.get("AUTH_API_KEYS"):
+        api_key = dev_api_key(data_dir)
+        env["AUTH_API_KEYS"] = f"dev={api_key}"
+
+    edge_port = int(env.setdefault("EDGE_PORT", "8000"))
+    for name, variable, default in (
+        ("edge", "EDGE_PORT", "8000"),
+        ("nova", "NOVA_HTTP_PORT", "8081"),
+        ("auth", "AUTH_HTTP_PORT", "8082"),
+    ):
+        _check_port(name, int(env.setdefault(variable, default)))
+
+    manager.add_process("auth", _script("voice-auth"), env=env)
+    manager.add_process("nova", _script("voice-nova"), env=env)
+    manager.add_process("edge", _script("voice-edge"), env=env)
+
+    host = env.get("EDGE_HOST", "127.0.0.1")
+    print(f"\n  voice platform: http://{host}:{edge_port}/   (WebSocket: ws://{host}:{edge_port}/ws)")
+    print(f"  NATS:           {env['NATS_URL']}")
+    print(f"  engine:         {env['NOVA_ENGINE']}")
+    if api_key:
+        print(f"  dev API key:    {api_key}   (subprotocol key.{api_key})")
+    print("  Ctrl-C stops everything.\n", flush=True)
+    manager.loop()
+    return int(manager.returncode or 0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="voice-dev", description=__doc__)
+    parser.add_argument("command", choices=["up"], help="up: run the whole system")
+    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("VOICE_DATA_DIR", ".data")))
+    args = parser.parse_args(argv)
+    try:
+        sys.exit(up(args.data_dir.resolve()))
+    except KeyboardInterrupt:  # before the supervisor took over the signal: nothing was started
+        sys.exit(130)

@@ -1,0 +1,244 @@
+"""Typed publish, subscribe and request over NATS.
+
+The helpers encode with the channel's codec, put the current trace context into the NATS headers
+and hand it back on delivery. A payload that does not decode is logged and counted and the
+subscription carries on; so does a handler that raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import nats
+import nats.errors
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from opentelemetry import metrics
+from opentelemetry.context import Context
+
+from .channels import Channel, ProtoDecodeError
+from .tracecontext import context_from, headers_for
+
+log = structlog.get_logger("voice_proto.bus")
+_meter = metrics.get_meter("voice_proto.bus")
+_decode_errors = _meter.create_counter(
+    "voice_bus_decode_errors", description="Payloads that did not decode, by channel"
+)
+_handler_errors = _meter.create_counter(
+    "voice_bus_handler_errors", description="Handlers that raised, by channel"
+)
+
+
+class BusError(Exception):
+    pass
+
+
+class NoResponders(BusError):
+    """Nobody listens on the subject (no worker, no auth service)."""
+
+
+class RequestTimeout(BusError):
+    """Somebody listens but did not answer in time."""
+
+
+class Delivery:
+    """What arrived with a payload: its subject, reply inbox and headers."""
+
+    __slots__ = ("headers", "reply", "subject")
+
+    def __init__(self, msg: Msg) -> None:
+        self.subject: str = msg.subject
+        self.reply: str = msg.reply
+        self.headers: dict[str, str] | None = msg.headers
+
+    def trace_context(self) -> Context:
+        return context_from(self.headers)
+
+
+type Handler[T] = Callable[[T, Delivery], Awaitable[None]]
+
+
+class Bus:
+    """One NATS connection of a service, with typed helpers."""
+
+    def __init__(self, nc: NATS, service: str) -> None:
+        self.nc = nc
+        self.service = service
+        #: Undecodable payloads and failing handlers, by channel name (for tests and /ready pages).
+        self.decode_errors: Counter[str] = Counter()
+        self.handler_errors: Counter[str] = Counter()
+
+    @classmethod
+    async def connect(cls, url: str, service: str, *, retry_for: float = 30.0, no_echo: bool = False) -> Bus:
+        """Connect, retrying while the server is not up yet (services may start before NATS).
+
+        ``no_echo``: never deliver this connection's own publications back to it (the edge listens
+        on a whole session's subjects and must not hear its own input).
+        """
+        deadline = time.monotonic() + retry_for
+        delay = 0.1
+        while True:
+            try:
+                nc = await nats.connect(
+                    url,
+                    name=service,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=1,
+                    connect_timeout=2,
+                    allow_reconnect=True,
+                    error_cb=_on_error,
+                    disconnected_cb=_on_disconnected,
+                    reconnected_cb=_on_reconnected,
+                    no_echo=no_echo,
+                )
+                return cls(nc, service)
+            except (OSError, nats.errors.Error, TimeoutError) as exc:
+                if time.monotonic() >= deadline:
+                    raise BusError(f"cannot reach NATS at {url}: {exc}") from exc
+                log.info("nats not reachable yet, retrying", url=url, error=str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def flush(self, timeout: int = 2) -> None:
+        """Return once the server has processed everything this connection sent so far.
+
+        nats-py 2.16's own flush() writes its PING straight to the socket, ahead of commands
+        still queued for its flusher task, so the PONG may come back before the server saw a SUB
+        just made (a request from another connection then finds no responders). Push the queue
+        out first.
+        """
+        await self.nc._flush_pending(force_flush=True)
+        await self.nc.flush(timeout)
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.nc.is_connected)
+
+    async def publish[T](
+        self,
+        channel: Channel[T],
+        message: T,
+        *,
+        session_id: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Publish with the current trace context, or with ``headers`` already computed for it."""
+        await self.nc.publish(
+            channel.subject(session_id),
+            channel.encode(message),
+            headers=headers if headers is not None else headers_for(),
+        )
+
+    async def request[T](
+        self,
+        channel: Channel[T],
+        message: T,
+        *,
+        session_id: str | None = None,
+        timeout: float = 2.0,
+    ) -> Any:
+        """Ask and wait for the reply, decoded as the channel's reply type."""
+        subject = channel.subject(session_id)
+        try:
+            msg = await self.nc.request(
+                subject, channel.encode(message), timeout=timeout, headers=headers_for()
+            )
+        except nats.errors.NoRespondersError:
+            raise NoResponders(subject) from None
+        except (nats.errors.TimeoutError, TimeoutError):
+            raise RequestTimeout(subject) from None
+        return channel.decode_reply(msg.data)
+
+    async def respond(self, channel: Channel[Any], delivery: Delivery, reply: Any) -> None:
+        if delivery.reply:
+            await self.nc.publish(delivery.reply, channel.encode_reply(reply), headers=headers_for())
+
+    async def subscribe[T](
+        self,
+        channel: Channel[T],
+        handler: Handler[T],
+        *,
+        session_id: str | None = None,
+        queue: str | None = None,
+    ) -> Subscription:
+        """Subscribe to one channel; a per-session channel without ``session_id`` means every session."""
+        if channel.per_session and session_id is None:
+            subject = channel.wildcard()
+        else:
+            subject = channel.subject(session_id)
+        entry: tuple[Channel[Any], Handler[Any]] = (channel, handler)
+        return await self.nc.subscribe(subject, queue=queue or "", cb=self._router(lambda _subject: entry))
+
+    async def subscribe_session(
+        self, session_id: str, handlers: Mapping[Channel[Any], Handler[Any]]
+    ) -> Subscription:
+        """One subscription for several channels of a session, so their messages keep their order.
+
+        It listens on the narrowest wildcard that covers them (``voice.<sid>.in.>`` for the input
+        channels) and routes each message by its subject; subjects of no listed channel are ignored.
+        """
+        routes = {channel.subject(session_id): (channel, handler) for channel, handler in handlers.items()}
+        return await self.nc.subscribe(_covering_wildcard(list(routes)), cb=self._router(routes.get))
+
+    def _router(
+        self, lookup: Callable[[str], tuple[Channel[Any], Handler[Any]] | None]
+    ) -> Callable[[Msg], Awaitable[None]]:
+        async def route(msg: Msg) -> None:
+            entry = lookup(msg.subject)
+            if entry is None:
+                return
+            channel, handler = entry
+            try:
+                payload = channel.decode(msg.data, msg.subject)
+            except ProtoDecodeError as exc:
+                self.decode_errors[channel.name] += 1
+                _decode_errors.add(1, {"channel": channel.name, "service": self.service})
+                log.warning("dropped undecodable payload", subject=msg.subject, error=exc.reason)
+                return
+            try:
+                await handler(payload, Delivery(msg))
+            except Exception:
+                self.handler_errors[channel.name] += 1
+                _handler_errors.add(1, {"channel": channel.name, "service": self.service})
+                log.exception("bus handler failed", subject=msg.subject)
+
+        return route
+
+    async def drain(self) -> None:
+        """Finish what was received, stop receiving, flush what was published, close."""
+        if not self.nc.is_closed:
+            try:
+                await self.nc.drain()
+            except (nats.errors.Error, TimeoutError, OSError) as exc:
+                log.warning("nats drain failed", error=str(exc))
+                await self.nc.close()
+
+
+def _covering_wildcard(subjects: list[str]) -> str:
+    token_lists = [s.split(".") for s in subjects]
+    common: list[str] = []
+    for tokens in zip(*token_lists, strict=False):
+        if len(set(tokens)) != 1:
+            break
+        common.append(tokens[0])
+    if len(subjects) == 1:
+        return subjects[0]
+    return ".".join([*common, ">"])
+
+
+async def _on_error(exc: Exception) -> None:
+    log.warning("nats error", error=str(exc))
+
+
+async def _on_disconnected() -> None:
+    log.warning("nats disconnected")
+
+
+async def _on_reconnected() -> None:
+    log.info("nats reconnected")

@@ -1,0 +1,1 @@
+"""The auth service: answers auth.validate for the edge and the other services."""

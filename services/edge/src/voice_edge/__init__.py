@@ -1,0 +1,1 @@
+"""The edge: browser WebSocket <-> NATS gateway; serves the built web app."""

@@ -1,0 +1,41 @@
+"""Finding a worker to own a session: ask the queue group until one claims it or time runs out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import structlog
+from voice_proto import Bus, NoResponders, RequestTimeout, channels
+from voice_proto import messages as m
+
+log = structlog.get_logger("voice_edge.placement")
+
+_RETRY_DELAY = 0.2
+
+
+async def place_session(bus: Bus, start: m.SessionStart, *, timeout: float) -> m.SessionClaim | None:
+    """The accepted claim, or None when no worker took the session within ``timeout`` seconds.
+
+    No responders (every worker full or none running) and refusals are retried: a full worker has
+    left the queue group, so the next request reaches another one. A request that times out is not
+    retried, because a slow worker may still claim it; instead the session is hung up so that such
+    a late claim ends at once.
+    """
+    deadline = time.monotonic() + timeout
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            claim: m.SessionClaim = await bus.request(channels.SESSIONS_START, start, timeout=remaining)
+        except NoResponders:
+            await asyncio.sleep(min(_RETRY_DELAY, max(0.0, deadline - time.monotonic())))
+            continue
+        except RequestTimeout:
+            await bus.publish(
+                channels.IN_CONTROL, m.Control(kind=m.ControlKind.HANGUP), session_id=start.session_id
+            )
+            break
+        if claim.accepted:
+            return claim
+        log.info("worker refused the session", session_id=start.session_id, reason=claim.reason)
+        await asyncio.sleep(min(_RETRY_DELAY, max(0.0, deadline - time.monotonic())))
+    return None

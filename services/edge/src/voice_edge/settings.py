@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+from voice_proto.settings import ServiceSettings
+
+
+class EdgeSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="EDGE_")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: Seconds to find a worker for a new session before closing with 1013.
+    start_timeout: float = Field(default=5.0, gt=0)
+    #: Seconds to wait for auth.validate.
+    auth_timeout: float = Field(default=2.0, gt=0)
+    #: Longest a positive auth answer is reused (it is never reused past its own expiry).
+    auth_cache_seconds: float = Field(default=300.0, ge=0)
+    #: Seconds without a worker heartbeat before the session moves to another worker.
+    heartbeat_timeout: float = Field(default=4.0, gt=0)
+    #: Largest WebSocket frame accepted (bytes of a binary frame, characters of a text frame).
+    max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_text_chars: int = Field(default=2000, ge=1)
+    #: Audio may run ahead of real time by this many seconds (network catch-up) before 4429.
+    audio_burst_seconds: float = Field(default=2.0, gt=0)
+    #: Bad messages tolerated per minute before the connection is closed with 1008.
+    max_errors_per_minute: int = Field(default=30, ge=1)
+    #: Finished turns kept to replay to a new worker on handover.
+    history_turns: int = Field(default=40, ge=0)
+    #: The built web app served at / (nothing is served there when it does not exist).
+    web_dir: Path = Path(__file__).resolve().parents[4] / "web" / "dist"
+    #: Seconds the edge waits for its sessions to close on shutdown.
+    shutdown_grace: float = Field(default=5.0, ge=0)

@@ -1,0 +1,134 @@
+"""The browser protocol's parsing and rendering, without a network."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from voice_edge import protocol as p
+from voice_proto import messages as m
+
+
+class TestOffer:
+    def test_protocol_and_key(self) -> None:
+        offer = p.parse_offer(["voice.v1.binary", "key.abc123"])
+        assert offer.protocol == p.BINARY_PROTOCOL
+        assert offer.credential == p.Credential(m.CredentialScheme.API_KEY, "abc123")
+
+    def test_bearer_and_resume(self) -> None:
+        offer = p.parse_offer(["voice.v1", "bearer.eyJ.a.b", "resume.tok"])
+        assert offer.credential == p.Credential(m.CredentialScheme.BEARER, "eyJ.a.b")
+        assert offer.resume_token == "tok"
+
+    def test_a_lone_non_voice_protocol_is_an_api_key(self) -> None:
+        offer = p.parse_offer(["legacy-key-value"])
+        assert offer.protocol == p.JSON_PROTOCOL
+        assert offer.credential == p.Credential(m.CredentialScheme.API_KEY, "legacy-key-value")
+
+    @pytest.mark.parametrize(
+        "offered", [["voice.v1"], ["voice.v2"], [], ["voice.v1", "key."], ["some", "thing"]], ids=str
+    )
+    def test_no_usable_credential(self, offered: list[str]) -> None:
+        assert p.parse_offer(offered).credential is None
+
+    def test_unknown_voice_protocol_selects_nothing(self) -> None:
+        assert p.parse_offer(["voice.v9", "key.k"]).protocol == ""
+
+    def test_the_credential_never_shows_in_its_repr(self) -> None:
+        offer = p.parse_offer(["voice.v1", "key.super-secret"])
+        assert "super-secret" not in repr(offer)
+
+
+def parse(raw: str) -> p.ClientMessage:
+    return p.parse_text_frame(raw, max_text_chars=20)
+
+
+def code_of(raw: str) -> p.ErrorCode:
+    with pytest.raises(p.ProtocolError) as caught:
+        parse(raw)
+    return caught.value.code
+
+
+class TestClientMessages:
+    def test_audio(self) -> None:
+        raw = json.dumps(
+            {"type": "audio", "data": base64.b64encode(b"\x01\x02").decode(), "endOfUtterance": True}
+        )
+        assert parse(raw) == p.ClientAudio(b"\x01\x02", True)
+
+    def test_end_of_utterance_alone(self) -> None:
+        assert parse('{"type":"audio","endOfUtterance":true}') == p.ClientAudio(b"", True)
+
+    def test_text_end_auth(self) -> None:
+        assert parse('{"type":"text","text":"hi"}') == p.ClientText("hi")
+        assert parse('{"type":"end"}') == p.ClientEnd()
+        assert parse('{"type":"auth","token":"t"}') == p.ClientAuth("t")
+
+    @pytest.mark.parametrize(
+        ("raw", "code"),
+        [
+            ("{not json", p.ErrorCode.INVALID_JSON),
+            ("", p.ErrorCode.INVALID_JSON),
+            ("[1,2]", p.ErrorCode.INVALID_MESSAGE),
+            ('{"type": 5}', p.ErrorCode.INVALID_MESSAGE),
+            ('{"data": "AAAA"}', p.ErrorCode.INVALID_MESSAGE),
+            ('{"type":"dance"}', p.ErrorCode.UNKNOWN_TYPE),
+            ('{"type":"audio","data":"***"}', p.ErrorCode.BAD_BASE64),
+            ('{"type":"audio","data":"AAE"}', p.ErrorCode.BAD_BASE64),
+            ('{"type":"audio","data":"AQID"}', p.ErrorCode.ODD_PCM_LENGTH),
+            ('{"type":"audio","data":5}', p.ErrorCode.INVALID_MESSAGE),
+            ('{"type":"audio"}', p.ErrorCode.INVALID_MESSAGE),
+            ('{"type":"audio","data":"AAAA","endOfUtterance":"yes"}', p.ErrorCode.INVALID_MESSAGE),
+            (json.dumps({"type": "text", "text": "y" * 21}), p.ErrorCode.TEXT_TOO_LONG),
+            ('{"type":"text","text":"   "}', p.ErrorCode.INVALID_MESSAGE),
+            ('{"type":"text"}', p.ErrorCode.INVALID_MESSAGE),
+            ('{"type":"auth"}', p.ErrorCode.INVALID_MESSAGE),
+        ],
+    )
+    def test_bad_messages_get_stable_codes(self, raw: str, code: p.ErrorCode) -> None:
+        assert code_of(raw) is code
+
+
+class TestServerEvents:
+    def test_session_event(self) -> None:
+        assert json.loads(p.session_event("sid", "tok")) == {
+            "event": "session",
+            "sessionId": "sid",
+            "resumeToken": "tok",
+            "inputRate": 16000,
+            "outputRate": 24000,
+        }
+
+    def test_media_event_is_json_with_base64(self) -> None:
+        pcm = bytes(range(256))
+        event = json.loads(p.media_event(pcm))
+        assert event["event"] == "media"
+        assert base64.b64decode(event["data"]) == pcm
+
+    def test_worker_events(self) -> None:
+        assert json.loads(p.out_event(m.Interrupted(turn_id=3)) or "") == {"event": "stop", "turnId": 3}
+        turn = json.loads(
+            p.out_event(m.TurnEnded(turn_id=2, role=m.Role.ASSISTANT, reason="interrupted")) or ""
+        )
+        assert turn == {
+            "event": "turn",
+            "turnId": 2,
+            "role": "assistant",
+            "state": "ended",
+            "reason": "interrupted",
+        }
+        assert p.out_event(m.Heartbeat(worker_id="w")) is None
+        error = json.loads(p.out_event(m.ErrorEvent(code="c", message="msg")) or "")
+        assert error == {"event": "error", "code": "c", "message": "msg"}
+
+    def test_transcript_event(self) -> None:
+        t = m.Transcript(turn_id=1, role=m.Role.USER, text="hello", stage=m.Stage.SPECULATIVE)
+        assert json.loads(p.transcript_event(t)) == {
+            "event": "transcript",
+            "turnId": 1,
+            "role": "user",
+            "text": "hello",
+            "stage": "speculative",
+            "interrupted": False,
+        }

@@ -1,0 +1,1 @@
+"""Speech engines: ``loopback`` here; the offline and Nova Sonic engines plug in beside it."""

@@ -1,0 +1,250 @@
+"""One session owned by this worker: input from the bus into the engine, engine events onto the bus.
+
+States: active (a client is attached) -> suspended (the client dropped; it may resume within the
+window) -> ended. ``release`` lets go of a session without ending it, so another worker can take
+it over (worker shutdown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from enum import Enum
+
+import structlog
+from nats.aio.subscription import Subscription
+from opentelemetry import trace
+from opentelemetry.context import Context
+from voice_proto import Bus, Delivery, channels
+from voice_proto import messages as m
+from voice_proto.tracecontext import headers_for
+
+from .engine import Engine, EngineEvent, SessionSetup
+
+log = structlog.get_logger("voice_nova.session")
+tracer = trace.get_tracer("voice_nova")
+
+#: Seconds to let the engine's remaining events out after it was closed.
+_PUMP_GRACE = 2.0
+
+
+class State(Enum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    ENDED = "ended"
+
+
+class WorkerSession:
+    def __init__(
+        self,
+        bus: Bus,
+        setup: SessionSetup,
+        engine: Engine,
+        *,
+        worker_id: str,
+        resume_window: float,
+        resume_token: str = "",
+        handover: bool = False,
+        parent: Context | None = None,
+        on_finished: Callable[[WorkerSession], None] = lambda _session: None,
+    ) -> None:
+        self.id = setup.session_id
+        self.setup = setup
+        self.engine = engine
+        self.worker_id = worker_id
+        self.resume_token = resume_token or secrets.token_urlsafe(24)
+        self.state = State.ACTIVE
+        self._bus = bus
+        self._resume_window = resume_window
+        self._handover = handover
+        self._on_finished = on_finished
+        self._log = log.bind(session_id=self.id, principal=setup.principal)
+        self._span = tracer.start_span(
+            "nova.session",
+            context=parent,
+            kind=trace.SpanKind.CONSUMER,
+            attributes={"session.id": self.id, "session.handover": handover, "worker.id": worker_id},
+        )
+        self._headers = headers_for(trace.set_span_in_context(self._span))
+        # Bound here, not taken from the current span: handlers run in the bus's tasks.
+        self._log = self._log.bind(trace_id=format(self._span.get_span_context().trace_id, "032x"))
+        self._subscription: Subscription | None = None
+        self._pump_task: asyncio.Task[None] | None = None
+        self._expiry_task: asyncio.Task[None] | None = None
+        self._finishing: asyncio.Task[None] | None = None
+        self._interrupted: set[int] = set()
+        self._audio_seq = 0
+        self._event_seq = 0
+        self._transcript_seq = 0
+
+    # --- opening ------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Subscribe to the input, start the engine, start publishing its events."""
+        self._subscription = await self._bus.subscribe_session(
+            self.id,
+            {
+                channels.IN_AUDIO: self._on_audio,
+                channels.IN_TEXT: self._on_text,
+                channels.IN_CONTROL: self._on_control,
+            },
+        )
+        try:
+            await self.engine.start()
+        except BaseException:
+            await self._subscription.unsubscribe()
+            self._span.end()
+            raise
+        self._pump_task = asyncio.create_task(self._pump(), name=f"pump-{self.id}")
+        kind = m.LifecycleKind.HANDED_OVER if self._handover else m.LifecycleKind.STARTED
+        await self._lifecycle(kind)
+        self._log.info("session opened", handover=self._handover)
+
+    # --- input --------------------------------------------------------------------------------
+
+    async def _on_audio(self, audio: m.AudioIn, _delivery: Delivery) -> None:
+        if self.state is not State.ENDED:
+            await self.engine.push_audio(audio.pcm)
+
+    async def _on_text(self, text: m.TextIn, _delivery: Delivery) -> None:
+        if self.state is not State.ENDED:
+            await self.engine.push_text(text.text)
+
+    async def _on_control(self, control: m.Control, delivery: Delivery) -> None:
+        match control.kind:
+            case m.ControlKind.END_OF_UTTERANCE:
+                await self.engine.end_of_utterance()
+            case m.ControlKind.HANGUP:
+                self._finish_soon("hangup")
+            case m.ControlKind.CLIENT_GONE:
+                await self._suspend()
+            case m.ControlKind.RESUME:
+                reply = await self._resume(control)
+                await self._bus.respond(channels.IN_CONTROL, delivery, reply)
+
+    async def _suspend(self) -> None:
+        if self.state is not State.ACTIVE:
+            return
+        self.state = State.SUSPENDED
+        self._expiry_task = asyncio.create_task(self._expire_after_window())
+        await self._lifecycle(m.LifecycleKind.SUSPENDED, reason="client_gone")
+        self._log.info("client gone; waiting for it to resume", window=self._resume_window)
+
+    async def _expire_after_window(self) -> None:
+        await asyncio.sleep(self._resume_window)
+        self._finish_soon("client_gone")
+
+    async def _resume(self, control: m.Control) -> m.ControlReply:
+        if self.state is State.ENDED:
+            return m.ControlReply(ok=False, reason="expired")
+        if not hmac.compare_digest(control.token.encode(), self.resume_token.encode()):
+            return m.ControlReply(ok=False, reason="bad_token")
+        if control.principal != self.setup.principal:
+            return m.ControlReply(ok=False, reason="wrong_principal")
+        if self._expiry_task is not None:
+            self._expiry_task.cancel()
+            self._expiry_task = None
+        self.state = State.ACTIVE
+        # Any other edge connection still attached to this session lets go.
+        await self._publish_event(m.Resumed(conn_id=control.conn_id))
+        await self._lifecycle(m.LifecycleKind.RESUMED)
+        self._log.info("client resumed")
+        return m.ControlReply(ok=True)
+
+    # --- output -------------------------------------------------------------------------------
+
+    async def _pump(self) -> None:
+        try:
+            async for event in self.engine.events():
+                await self._publish(event)
+        except Exception:
+            self._log.exception("engine failed")
+            await self._publish_event(
+                m.ErrorEvent(code="engine_failed", message="the speech engine failed", fatal=True)
+            )
+            self._finish_soon("engine_error")
+
+    async def _publish(self, event: EngineEvent) -> None:
+        match event:
+            case m.AudioOut():
+                if event.turn_id in self._interrupted:
+                    return  # the user barged in: nothing more of this turn reaches the client
+                self._audio_seq += 1
+                event.seq = self._audio_seq
+                await self._bus.publish(channels.OUT_AUDIO, event, session_id=self.id, headers=self._headers)
+            case m.Transcript():
+                self._transcript_seq += 1
+                event.seq = self._transcript_seq
+                await self._bus.publish(channels.TRANSCRIPT, event, session_id=self.id, headers=self._headers)
+            case m.Interrupted():
+                self._interrupted.add(event.turn_id)
+                await self._publish_event(event)
+            case m.ErrorEvent(fatal=True):
+                await self._publish_event(event)
+                self._finish_soon("engine_error")
+            case _:
+                await self._publish_event(event)
+
+    async def _publish_event(self, event: m.OutEvent) -> None:
+        self._event_seq += 1
+        event.seq = self._event_seq
+        await self._bus.publish(channels.OUT_EVENT, event, session_id=self.id, headers=self._headers)
+
+    async def heartbeat(self) -> None:
+        if self.state is not State.ENDED:
+            await self._publish_event(m.Heartbeat(worker_id=self.worker_id))
+
+    async def _lifecycle(self, kind: m.LifecycleKind, reason: str = "") -> None:
+        message = m.Lifecycle(
+            kind=kind, principal=self.setup.principal, worker_id=self.worker_id, reason=reason, at=time.time()
+        )
+        await self._bus.publish(channels.LIFECYCLE, message, session_id=self.id, headers=self._headers)
+
+    # --- ending -------------------------------------------------------------------------------
+
+    def _finish_soon(self, reason: str) -> None:
+        """End from inside a handler or the pump: as a task of its own, because ending stops them."""
+        if self._finishing is None:
+            self._finishing = asyncio.create_task(self.end(reason), name=f"end-{self.id}")
+
+    async def end(self, reason: str) -> None:
+        """End the session for good: close the engine, publish ``ended``."""
+        if not await self._stop_io():
+            return
+        await self._lifecycle(m.LifecycleKind.ENDED, reason=reason)
+        self._span.set_attribute("session.end_reason", reason)
+        self._span.end()
+        self._log.info("session ended", reason=reason)
+        self._on_finished(self)
+
+    async def release(self, reason: str) -> None:
+        """Let go of the session without ending it, and ask the edge to place it on another worker."""
+        if not await self._stop_io():
+            return
+        await self._publish_event(m.HandoverRequested(worker_id=self.worker_id, reason=reason))
+        self._span.set_attribute("session.end_reason", f"released:{reason}")
+        self._span.end()
+        self._log.info("session released for handover", reason=reason)
+        self._on_finished(self)
+
+    async def _stop_io(self) -> bool:
+        """Stop input, close the engine, let its last events out. False if already stopped."""
+        if self.state is State.ENDED:
+            return False
+        self.state = State.ENDED
+        if self._expiry_task is not None and self._expiry_task is not asyncio.current_task():
+            self._expiry_task.cancel()
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()
+        await self.engine.close()
+        if self._pump_task is not None and self._pump_task is not asyncio.current_task():
+            try:
+                await asyncio.wait_for(self._pump_task, _PUMP_GRACE)
+            except TimeoutError:
+                self._log.warning("engine did not stop in time")
+        return True

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+from voice_proto.settings import ServiceSettings
+
+
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class NovaSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="NOVA_")
+
+    #: ``loopback``, ``local``, ``bedrock``, or ``package.module:FactoryClass``.
+    engine: str = "loopback"
+    #: Sessions this worker owns at once; unset: what the engine declares for 2 cores.
+    max_sessions: int | None = Field(default=None, ge=1)
+    worker_id: str = Field(default_factory=_default_worker_id)
+    #: Seconds between heartbeats of each session (the edge hands over when they stop).
+    heartbeat_interval: float = Field(default=1.0, gt=0)
+    #: Seconds a session whose client dropped waits for the client to resume.
+    resume_window: float = Field(default=30.0, ge=0)
+    http_host: str = "127.0.0.1"
+    http_port: int = 8081

@@ -1,0 +1,142 @@
+"""The bus side of the worker: claims sessions from the queue group while it has room, publishes
+each session's heartbeat, and on shutdown hands its sessions back to the edge."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from nats.aio.subscription import Subscription
+from opentelemetry import metrics
+from voice_proto import Bus, Delivery, channels
+from voice_proto import messages as m
+
+from .engine import EngineFactory, SessionSetup
+from .session import WorkerSession
+
+log = structlog.get_logger("voice_nova.worker")
+_meter = metrics.get_meter("voice_nova")
+_claims = _meter.create_counter("voice_worker_claims", description="Session start requests, by outcome")
+
+
+class Worker:
+    def __init__(
+        self,
+        bus: Bus,
+        factory: EngineFactory,
+        *,
+        worker_id: str,
+        max_sessions: int,
+        heartbeat_interval: float,
+        resume_window: float,
+    ) -> None:
+        self.bus = bus
+        self.factory = factory
+        self.worker_id = worker_id
+        self.max_sessions = max_sessions
+        self.sessions: dict[str, WorkerSession] = {}
+        self.draining = False
+        self._heartbeat_interval = heartbeat_interval
+        self._resume_window = resume_window
+        self._claim_subscription: Subscription | None = None
+        self._capacity_changed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        _meter.create_observable_gauge(
+            "voice_worker_sessions",
+            callbacks=[lambda _options: [metrics.Observation(len(self.sessions), {"worker": worker_id})]],
+            description="Sessions this worker owns",
+        )
+
+    @property
+    def has_room(self) -> bool:
+        return not self.draining and len(self.sessions) < self.max_sessions
+
+    async def start(self) -> None:
+        await self._sync_claiming()
+        self._tasks = [
+            asyncio.create_task(self._claim_manager(), name="claim-manager"),
+            asyncio.create_task(self._heartbeats(), name="heartbeats"),
+        ]
+
+    async def _sync_claiming(self) -> None:
+        """Be in the queue group exactly while there is room: a full worker is never asked."""
+        if self.has_room and self._claim_subscription is None:
+            self._claim_subscription = await self.bus.subscribe(
+                channels.SESSIONS_START, self._on_start, queue=channels.SESSIONS_START.queue_group
+            )
+            await self.bus.flush()
+        elif not self.has_room and self._claim_subscription is not None:
+            subscription, self._claim_subscription = self._claim_subscription, None
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    async def _claim_manager(self) -> None:
+        # Unsubscribing cancels the subscription's own task, so it never happens inside _on_start.
+        while True:
+            await self._capacity_changed.wait()
+            self._capacity_changed.clear()
+            await self._sync_claiming()
+
+    async def _on_start(self, request: m.SessionStart, delivery: Delivery) -> None:
+        claim = await self._claim(request, delivery)
+        _claims.add(1, {"outcome": "accepted" if claim.accepted else claim.reason})
+        await self.bus.respond(channels.SESSIONS_START, delivery, claim)
+        self._capacity_changed.set()
+
+    async def _claim(self, request: m.SessionStart, delivery: Delivery) -> m.SessionClaim:
+        existing = self.sessions.get(request.session_id)
+        if existing is not None:
+            # The edge asked again because our first reply was lost: same answer.
+            return m.SessionClaim(accepted=True, worker_id=self.worker_id, resume_token=existing.resume_token)
+        if self.draining:
+            return m.SessionClaim(accepted=False, reason="draining")
+        if len(self.sessions) >= self.max_sessions:
+            return m.SessionClaim(accepted=False, reason="at_capacity")
+        setup = SessionSetup(
+            session_id=request.session_id,
+            principal=request.principal,
+            history=list(request.history),
+            greet=request.greet and not request.handover,
+        )
+        session = WorkerSession(
+            self.bus,
+            setup,
+            self.factory.create(setup),
+            worker_id=self.worker_id,
+            resume_window=self._resume_window,
+            resume_token=request.resume_token,
+            handover=request.handover,
+            parent=delivery.trace_context(),
+            on_finished=self._forget,
+        )
+        self.sessions[session.id] = session
+        try:
+            await session.open()
+        except Exception:
+            log.exception("engine refused the session", session_id=session.id)
+            self.sessions.pop(session.id, None)
+            return m.SessionClaim(accepted=False, reason="engine_failed")
+        return m.SessionClaim(accepted=True, worker_id=self.worker_id, resume_token=session.resume_token)
+
+    def _forget(self, session: WorkerSession) -> None:
+        if self.sessions.get(session.id) is session:
+            del self.sessions[session.id]
+            self._capacity_changed.set()
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat_interval)
+            for session in list(self.sessions.values()):
+                await session.heartbeat()
+
+    async def drain(self) -> None:
+        """Stop claiming, hand every session back to the edge, stop the background tasks."""
+        self.draining = True
+        await self._sync_claiming()
+        sessions = list(self.sessions.values())
+        log.info("draining", sessions=len(sessions))
+        await asyncio.gather(*(session.release("worker_shutdown") for session in sessions))
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

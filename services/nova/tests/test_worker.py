@@ -1,0 +1,240 @@
+"""The worker against a real NATS server, driven the way the edge drives it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from voice_nova.engine import Engine, EngineFactory, SessionSetup
+from voice_nova.engines.loopback import LoopbackEngine, LoopbackFactory
+from voice_nova.worker import Worker
+from voice_proto import Bus, NoResponders, channels
+from voice_proto import messages as m
+from voice_testkit.engines import ScriptedFactory, chunk_is_late, chunk_turn
+from voice_testkit.recorder import Recorder
+
+type MakeWorker = Callable[..., Awaitable[Worker]]
+
+
+@pytest.fixture
+async def edge_bus(nats_url: str) -> AsyncIterator[Bus]:
+    bus = await Bus.connect(nats_url, "fake-edge")
+    yield bus
+    await bus.drain()
+
+
+@pytest.fixture
+async def make_worker(nats_url: str) -> AsyncIterator[MakeWorker]:
+    workers: list[tuple[Worker, Bus]] = []
+
+    async def make(factory: EngineFactory | None = None, **options: Any) -> Worker:
+        bus = await Bus.connect(nats_url, "nova-test")
+        settings: dict[str, Any] = {
+            "worker_id": f"w{len(workers)}",
+            "max_sessions": 4,
+            "heartbeat_interval": 0.1,
+            "resume_window": 5.0,
+        }
+        settings.update(options)
+        worker = Worker(bus, factory or LoopbackFactory(None), **settings)
+        await worker.start()
+        await bus.flush()
+        workers.append((worker, bus))
+        return worker
+
+    yield make
+    for worker, bus in workers:
+        if not worker.draining:
+            await worker.drain()
+        await bus.drain()
+
+
+_counter = iter(range(10**6))
+
+
+def new_sid() -> str:
+    return f"worker-test-{next(_counter):08d}"
+
+
+async def start(bus: Bus, sid: str, principal: str = "alice") -> m.SessionClaim:
+    claim: m.SessionClaim = await bus.request(
+        channels.SESSIONS_START, m.SessionStart(session_id=sid, principal=principal), timeout=2
+    )
+    return claim
+
+
+async def control(bus: Bus, sid: str, kind: m.ControlKind) -> None:
+    await bus.publish(channels.IN_CONTROL, m.Control(kind=kind), session_id=sid)
+
+
+async def test_claims_up_to_capacity_then_leaves_the_queue_group(
+    edge_bus: Bus, make_worker: MakeWorker
+) -> None:
+    worker = await make_worker(max_sessions=2)
+    first, second = new_sid(), new_sid()
+    assert (await start(edge_bus, first)).accepted
+    assert (await start(edge_bus, second)).accepted
+    await asyncio.sleep(0.1)  # the claim manager leaves the group
+    with pytest.raises(NoResponders):
+        await start(edge_bus, new_sid())
+    await control(edge_bus, first, m.ControlKind.HANGUP)
+    for _ in range(50):
+        if worker.has_room and len(worker.sessions) == 1:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)
+    claim = await start(edge_bus, new_sid())
+    assert claim.accepted
+    assert claim.worker_id == worker.worker_id
+
+
+async def test_a_repeated_start_gets_the_same_claim(edge_bus: Bus, make_worker: MakeWorker) -> None:
+    await make_worker()
+    sid = new_sid()
+    first = await start(edge_bus, sid)
+    again = await start(edge_bus, sid)
+    assert again.accepted
+    assert again.resume_token == first.resume_token
+
+
+async def test_loopback_echoes_unchanged_with_sequence_numbers(
+    edge_bus: Bus, make_worker: MakeWorker
+) -> None:
+    await make_worker()
+    sid = new_sid()
+    out = await Recorder().listen(edge_bus, channels.OUT_AUDIO, sid)
+    assert (await start(edge_bus, sid)).accepted
+    frames = [bytes([i]) * 640 for i in range(5)]
+    for seq, pcm in enumerate(frames, 1):
+        await edge_bus.publish(channels.IN_AUDIO, m.AudioIn(seq=seq, pcm=pcm), session_id=sid)
+    await out.wait_for(m.AudioOut, lambda a: a.seq == 5)
+    assert [a.pcm for a in out.of_type(m.AudioOut)] == frames
+    assert [a.seq for a in out.of_type(m.AudioOut)] == [1, 2, 3, 4, 5]
+
+
+async def test_hangup_ends_with_lifecycle(edge_bus: Bus, make_worker: MakeWorker) -> None:
+    worker = await make_worker()
+    sid = new_sid()
+    lifecycle = await Recorder().listen(edge_bus, channels.LIFECYCLE, sid)
+    await start(edge_bus, sid)
+    await lifecycle.wait_for(m.Lifecycle, lambda e: e.kind is m.LifecycleKind.STARTED)
+    await control(edge_bus, sid, m.ControlKind.HANGUP)
+    ended = await lifecycle.wait_for(m.Lifecycle, lambda e: e.kind is m.LifecycleKind.ENDED)
+    assert ended.reason == "hangup"
+    assert ended.principal == "alice"
+    assert ended.worker_id == worker.worker_id
+    assert sid not in worker.sessions
+
+
+async def test_client_gone_then_resume(edge_bus: Bus, make_worker: MakeWorker) -> None:
+    await make_worker()
+    sid = new_sid()
+    lifecycle = await Recorder().listen(edge_bus, channels.LIFECYCLE, sid)
+    events = await Recorder().listen(edge_bus, channels.OUT_EVENT, sid)
+    claim = await start(edge_bus, sid)
+    await control(edge_bus, sid, m.ControlKind.CLIENT_GONE)
+    await lifecycle.wait_for(m.Lifecycle, lambda e: e.kind is m.LifecycleKind.SUSPENDED)
+
+    async def resume(token: str, principal: str = "alice") -> m.ControlReply:
+        request = m.Control(kind=m.ControlKind.RESUME, token=token, principal=principal, conn_id="conn2")
+        reply: m.ControlReply = await edge_bus.request(
+            channels.IN_CONTROL, request, session_id=sid, timeout=2
+        )
+        return reply
+
+    assert await resume("not-the-token") == m.ControlReply(ok=False, reason="bad_token")
+    assert await resume(claim.resume_token, principal="mallory") == m.ControlReply(
+        ok=False, reason="wrong_principal"
+    )
+    assert (await resume(claim.resume_token)).ok
+    await lifecycle.wait_for(m.Lifecycle, lambda e: e.kind is m.LifecycleKind.RESUMED)
+    assert (await events.wait_for(m.Resumed)).conn_id == "conn2"
+
+
+async def test_an_unresumed_session_ends_after_the_window(edge_bus: Bus, make_worker: MakeWorker) -> None:
+    worker = await make_worker(resume_window=0.2)
+    sid = new_sid()
+    lifecycle = await Recorder().listen(edge_bus, channels.LIFECYCLE, sid)
+    claim = await start(edge_bus, sid)
+    await control(edge_bus, sid, m.ControlKind.CLIENT_GONE)
+    ended = await lifecycle.wait_for(m.Lifecycle, lambda e: e.kind is m.LifecycleKind.ENDED, timeout=3)
+    assert ended.reason == "client_gone"
+    assert sid not in worker.sessions
+    with pytest.raises(NoResponders):
+        await edge_bus.request(
+            channels.IN_CONTROL,
+            m.Control(kind=m.ControlKind.RESUME, token=claim.resume_token, principal="alice"),
+            session_id=sid,
+            timeout=1,
+        )
+
+
+async def test_no_audio_of_an_interrupted_turn_is_published(edge_bus: Bus, make_worker: MakeWorker) -> None:
+    await make_worker(ScriptedFactory(None))
+    sid = new_sid()
+    out = await Recorder().listen(edge_bus, channels.OUT_AUDIO, sid)
+    events = await Recorder().listen(edge_bus, channels.OUT_EVENT, sid)
+    await start(edge_bus, sid)
+    await edge_bus.publish(channels.IN_TEXT, m.TextIn(text="speak 200"), session_id=sid)
+    await out.wait_for(m.AudioOut, lambda a: a.seq == 10)
+    await edge_bus.publish(channels.IN_TEXT, m.TextIn(text="interrupt"), session_id=sid)
+    await events.wait_for(m.Interrupted)
+    await events.wait_for(m.TurnEnded)
+    await edge_bus.publish(channels.IN_TEXT, m.TextIn(text="speak 3"), session_id=sid)
+    await events.wait_for(m.TurnEnded, lambda e: e.turn_id == 2)
+    published = out.of_type(m.AudioOut)
+    # The engine emitted three chunks of turn 1 after reporting the interruption: none was published.
+    assert not [a for a in published if chunk_is_late(a.pcm)]
+    turns = [chunk_turn(a.pcm) for a in published]
+    assert 10 <= turns.count(1) < 200
+    assert turns == [1] * turns.count(1) + [2, 2, 2]
+
+
+async def test_fatal_engine_error_ends_the_session(edge_bus: Bus, make_worker: MakeWorker) -> None:
+    await make_worker(ScriptedFactory(None))
+    sid = new_sid()
+    lifecycle = await Recorder().listen(edge_bus, channels.LIFECYCLE, sid)
+    events = await Recorder().listen(edge_bus, channels.OUT_EVENT, sid)
+    await start(edge_bus, sid)
+    await edge_bus.publish(channels.IN_TEXT, m.TextIn(text="fail"), session_id=sid)
+    error = await events.wait_for(m.ErrorEvent)
+    assert error.fatal
+    assert error.code == "scripted_failure"
+    ended = await lifecycle.wait_for(m.Lifecycle, lambda e: e.kind is m.LifecycleKind.ENDED)
+    assert ended.reason == "engine_error"
+
+
+class _BrokenEngine(LoopbackEngine):
+    async def start(self) -> None:
+        raise RuntimeError("model unavailable")
+
+
+class _BrokenFactory(LoopbackFactory):
+    def create(self, setup: SessionSetup) -> Engine:
+        return _BrokenEngine()
+
+
+async def test_an_engine_that_cannot_start_refuses_the_claim(edge_bus: Bus, make_worker: MakeWorker) -> None:
+    worker = await make_worker(_BrokenFactory(None))
+    claim = await start(edge_bus, new_sid())
+    assert not claim.accepted
+    assert claim.reason == "engine_failed"
+    assert not worker.sessions
+
+
+async def test_heartbeats_and_drain_hands_sessions_back(edge_bus: Bus, make_worker: MakeWorker) -> None:
+    worker = await make_worker()
+    sid = new_sid()
+    events = await Recorder().listen(edge_bus, channels.OUT_EVENT, sid)
+    lifecycle = await Recorder().listen(edge_bus, channels.LIFECYCLE, sid)
+    await start(edge_bus, sid)
+    beat = await events.wait_for(m.Heartbeat)
+    assert beat.worker_id == worker.worker_id
+    await worker.drain()
+    handover = await events.wait_for(m.HandoverRequested)
+    assert handover.reason == "worker_shutdown"
+    assert not [e for e in lifecycle.of_type(m.Lifecycle) if e.kind is m.LifecycleKind.ENDED]
+    with pytest.raises(NoResponders):
+        await start(edge_bus, new_sid())

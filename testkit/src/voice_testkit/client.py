@@ -1,0 +1,142 @@
+"""A WebSocket client that speaks the browser protocol, for tests and benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+JSON_PROTOCOL = "voice.v1"
+BINARY_PROTOCOL = "voice.v1.binary"
+
+
+class Closed(Exception):
+    def __init__(self, code: int | None, reason: str) -> None:
+        super().__init__(f"closed with {code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+class VoiceClient:
+    def __init__(self, ws: ClientConnection, protocol: str) -> None:
+        self.ws = ws
+        self.protocol = protocol
+        self.session: dict[str, Any] = {}
+        #: Every event received, in order (media events carry ``pcm`` bytes).
+        self.events: list[dict[str, Any]] = []
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        key: str | None = None,
+        bearer: str | None = None,
+        protocol: str = JSON_PROTOCOL,
+        resume_token: str | None = None,
+        subprotocols: list[str] | None = None,
+        wait_session: bool = True,
+    ) -> VoiceClient:
+        """Connect; unless ``wait_session`` is false, wait for the session event (raises Closed)."""
+        offered = subprotocols
+        if offered is None:
+            offered = [protocol]
+            if key is not None:
+                offered.append(f"key.{key}")
+            if bearer is not None:
+                offered.append(f"bearer.{bearer}")
+            if resume_token is not None:
+                offered.append(f"resume.{resume_token}")
+        ws = await connect(url, subprotocols=offered, max_size=None, open_timeout=10)  # type: ignore[arg-type]
+        client = cls(ws, protocol)
+        if wait_session:
+            first = await client.recv(timeout=10)
+            if first.get("event") != "session":
+                raise AssertionError(f"first event was {first}")
+            client.session = first
+        return client
+
+    @property
+    def session_id(self) -> str:
+        return str(self.session["sessionId"])
+
+    @property
+    def resume_token(self) -> str:
+        return str(self.session["resumeToken"])
+
+    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+        try:
+            frame = await asyncio.wait_for(self.ws.recv(), timeout)
+        except ConnectionClosed as exc:
+            raise Closed(exc.rcvd.code if exc.rcvd else None, exc.rcvd.reason if exc.rcvd else "") from None
+        if isinstance(frame, bytes):
+            event: dict[str, Any] = {"event": "media", "pcm": frame}
+        else:
+            event = json.loads(frame)
+            if event.get("event") == "media":
+                event["pcm"] = base64.b64decode(event.pop("data"))
+        self.events.append(event)
+        return event
+
+    async def expect(self, name: str, timeout: float = 5.0, **fields: Any) -> dict[str, Any]:
+        """The next event called ``name`` (with these field values), skipping others."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"no {name} event {fields or ''} within {timeout}s")
+            event = await self.recv(remaining)
+            if event.get("event") == name and all(event.get(k) == v for k, v in fields.items()):
+                return event
+
+    async def closed(self, timeout: float = 5.0) -> Closed:
+        """Read until the server closes; returns the close code and reason."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            try:
+                await self.recv(max(0.01, deadline - loop.time()))
+            except Closed as closed:
+                return closed
+
+    async def send_audio(self, pcm: bytes, *, end_of_utterance: bool = False) -> None:
+        if self.protocol == BINARY_PROTOCOL:
+            if pcm:
+                await self.ws.send(pcm)
+            if end_of_utterance:
+                await self.send_json({"type": "audio", "endOfUtterance": True})
+            return
+        message: dict[str, Any] = {"type": "audio", "data": base64.b64encode(pcm).decode()}
+        if end_of_utterance:
+            message["endOfUtterance"] = True
+        await self.send_json(message)
+
+    async def send_json(self, message: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(message))
+
+    async def send_raw(self, frame: str | bytes) -> None:
+        await self.ws.send(frame)
+
+    async def send_text(self, text: str) -> None:
+        await self.send_json({"type": "text", "text": text})
+
+    async def end(self) -> None:
+        await self.send_json({"type": "end"})
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+async def refused(url: str, **kwargs: Any) -> Closed:
+    """Connect expecting the server to close before any session event; returns how it closed."""
+    try:
+        client = await VoiceClient.open(url, **kwargs)
+    except Closed as closed:
+        return closed
+    await client.close()
+    raise AssertionError(f"the connection was accepted: {client.session}")

@@ -1,0 +1,57 @@
+"""pytest fixtures: a NATS server per test session (or NATS_URL), a process stack per module."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .nats import NatsServer
+from .stack import Stack
+
+
+@pytest.fixture(scope="session")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A NATS server with JetStream started for this test run on a free port (or NATS_URL when given)."""
+    given = os.environ.get("NATS_URL")
+    if given:
+        yield given
+        return
+    server = NatsServer(tmp_path_factory.mktemp("nats")).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def own_nats(tmp_path: Path) -> Iterator[NatsServer]:
+    """A NATS server of this test alone, for tests that stop or restart it."""
+    server = NatsServer(tmp_path).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """auth, one loopback worker and one edge as processes, shared by a test module."""
+    work = tmp_path_factory.mktemp("stack")
+    s = Stack(nats_url, work)
+    try:
+        yield s.start_spine()
+    finally:
+        s.stop_all()
+
+
+@pytest.fixture
+def fresh_stack(own_nats: NatsServer, tmp_path: Path) -> Iterator[Stack]:
+    """An empty stack on a NATS server of this test alone: the test starts what it needs."""
+    s = Stack(own_nats.url, tmp_path)
+    try:
+        yield s
+    finally:
+        s.stop_all()

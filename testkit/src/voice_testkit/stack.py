@@ -1,0 +1,98 @@
+"""The services as real processes on one NATS server: auth, any number of workers and edges."""
+
+from __future__ import annotations
+
+import os
+import sysconfig
+from pathlib import Path
+
+from voice_dev.natsserver import free_port
+
+from .processes import ManagedProcess
+
+#: The API keys every test stack accepts, by principal.
+API_KEYS = {
+    "alice": "alice-test-key-0123456789",
+    "bob": "bob-test-key-9876543210",
+    "ops": "ops-test-key-admin",
+}
+
+
+def script(name: str) -> str:
+    return str(Path(sysconfig.get_path("scripts")) / name)
+
+
+class Stack:
+    def __init__(self, nats_url: str, work_dir: Path, **env: str) -> None:
+        self.nats_url = nats_url
+        self.work_dir = work_dir
+        self.env = env
+        self.processes: dict[str, ManagedProcess] = {}
+        self.edge_ports: dict[str, int] = {}
+        self._ready_urls: dict[str, str] = {}
+
+    def _env(self, extra: dict[str, str]) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            NATS_URL=self.nats_url,
+            HF_HUB_OFFLINE="1",
+            LOG_LEVEL="info",
+            NATS_CONNECT_RETRY="10",
+            AUTH_API_KEYS=",".join(f"{principal}={key}" for principal, key in API_KEYS.items()),
+            AUTH_ADMIN_PRINCIPALS="ops",
+            NOVA_ENGINE="loopback",
+            NOVA_HEARTBEAT_INTERVAL="0.5",
+            EDGE_HEARTBEAT_TIMEOUT="2.0",
+            EDGE_START_TIMEOUT="3.0",
+        )
+        env.update(self.env)
+        env.update(extra)
+        return env
+
+    def _start(self, name: str, command: str, port: int, env: dict[str, str], wait: bool) -> ManagedProcess:
+        if name in self.processes and self.processes[name].running:
+            raise ValueError(f"{name} is already running")
+        process = ManagedProcess(name, [script(command)], self._env(env), self.work_dir).start()
+        self.processes[name] = process
+        self._ready_urls[name] = f"http://127.0.0.1:{port}/ready"
+        if wait:
+            process.wait_ready(self._ready_urls[name])
+        return process
+
+    def wait_ready(self, *names: str) -> None:
+        """Wait until these processes (default: all started) answer their readiness probe."""
+        for name in names or tuple(self.processes):
+            self.processes[name].wait_ready(self._ready_urls[name])
+
+    def start_auth(self, name: str = "auth", *, wait: bool = True, **env: str) -> ManagedProcess:
+        port = free_port()
+        return self._start(name, "voice-auth", port, {"AUTH_HTTP_PORT": str(port), **env}, wait)
+
+    def start_worker(self, name: str = "nova", *, wait: bool = True, **env: str) -> ManagedProcess:
+        port = free_port()
+        env = {"NOVA_HTTP_PORT": str(port), "NOVA_WORKER_ID": name, **env}
+        return self._start(name, "voice-nova", port, env, wait)
+
+    def start_edge(self, name: str = "edge", *, wait: bool = True, **env: str) -> ManagedProcess:
+        port = free_port()
+        self.edge_ports[name] = port
+        return self._start(name, "voice-edge", port, {"EDGE_PORT": str(port), **env}, wait)
+
+    def start_spine(self, **env: str) -> Stack:
+        """auth, one worker and one edge, started side by side."""
+        self.start_auth(wait=False, **env)
+        self.start_worker(wait=False, **env)
+        self.start_edge(wait=False, **env)
+        self.wait_ready()
+        return self
+
+    def ws_url(self, edge: str = "edge", query: str = "") -> str:
+        return f"ws://127.0.0.1:{self.edge_ports[edge]}/ws" + (f"?{query}" if query else "")
+
+    def http_url(self, edge: str = "edge") -> str:
+        return f"http://127.0.0.1:{self.edge_ports[edge]}"
+
+    def stop_all(self) -> dict[str, int]:
+        """Stop edges first, then workers, then auth; returns each exit code."""
+        order = sorted(self.processes, key=lambda n: (not n.startswith("edge"), not n.startswith("nova")))
+        return {name: self.processes[name].stop() for name in order}

@@ -1,0 +1,114 @@
+"""The front door: ``voice-dev up`` (what ./run starts) brings the whole system up, prints the URL
+and a dev key that survives restarts, and Ctrl-C stops every process."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from voice_dev.natsserver import free_port
+from voice_testkit.client import VoiceClient
+from voice_testkit.stack import script
+
+pytestmark = pytest.mark.stack
+
+
+class DevRun:
+    def __init__(self, data_dir: Path) -> None:
+        self.edge_port = free_port()
+        env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "AUTH_API_KEYS")}
+        env.update(
+            EDGE_PORT=str(self.edge_port),
+            NOVA_HTTP_PORT=str(free_port()),
+            AUTH_HTTP_PORT=str(free_port()),
+            NOVA_ENGINE="loopback",
+        )
+        self.proc = subprocess.Popen(
+            [script("voice-dev"), "up", "--data-dir", str(data_dir)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def wait_line(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                if found := re.search(pattern, line):
+                    return found
+            time.sleep(0.05)
+        raise AssertionError(f"no line matching {pattern!r}:\n{''.join(self.lines)}")
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.edge_port}/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"the edge never got ready:\n{''.join(self.lines)}")
+
+    def child_pids(self) -> list[int]:
+        return [int(m.group(1)) for line in self.lines if (m := re.search(r"started \(pid=(\d+)\)", line))]
+
+    def ctrl_c(self) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        return self.proc.wait(30)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_run_prints_url_and_key_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    run = DevRun(tmp_path)
+    try:
+        url = run.wait_line(r"voice platform: (http://\S+)").group(1)
+        key = run.wait_line(r"dev API key:\s+(\S+)").group(1)
+        assert url == f"http://127.0.0.1:{run.edge_port}/"
+        run.wait_ready()
+        client = await VoiceClient.open(f"ws://127.0.0.1:{run.edge_port}/ws", key=key)
+        await client.send_audio(b"\x01\x00" * 160)
+        assert (await client.expect("media"))["pcm"] == b"\x01\x00" * 160
+        await client.close()
+        children = run.child_pids()
+        assert len(children) == 4  # nats, auth, nova, edge
+    finally:
+        code = run.ctrl_c()
+    assert code in (0, 130), "".join(run.lines)
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in children if alive(pid)], "processes outlived Ctrl-C"
+    assert (tmp_path / "nats").is_dir()  # JetStream data lives in the data folder
+
+    # The same key after a restart.
+    again = DevRun(tmp_path)
+    try:
+        assert again.wait_line(r"dev API key:\s+(\S+)").group(1) == key
+    finally:
+        again.ctrl_c()
