@@ -25,5 +25,7 @@ class NovaSettings(ServiceSettings):
     heartbeat_interval: float = Field(default=1.0, gt=0)
     #: Seconds a session whose client dropped waits for the client to resume.
     resume_window: float = Field(default=30.0, ge=0)
+    #: Time zone of the date-and-time tool when the caller names none (an IANA name).
+    timezone: str = "UTC"
     http_host: str = "127.0.0.1"
     http_port: int = 8081

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from voice_nova.tools import Tool, ToolRegistry, date_and_time_tool, default_tools
+
+
+async def test_date_and_time_in_a_zone() -> None:
+    result = await default_tools().call("get_date_and_time", '{"timezone": "Asia/Tokyo"}')
+    assert result.ok
+    value = result.value
+    assert value["timezone"] == "Asia/Tokyo"
+    stamp = datetime.fromisoformat(value["iso"])
+    assert stamp.utcoffset() == datetime.now(ZoneInfo("Asia/Tokyo")).utcoffset()
+    assert abs((stamp - datetime.now(ZoneInfo("UTC"))).total_seconds()) < 5
+
+
+async def test_the_default_zone_comes_from_the_registry() -> None:
+    result = await ToolRegistry([date_and_time_tool("Europe/Paris")]).call("get_date_and_time", {})
+    assert result.value["timezone"] == "Europe/Paris"
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments", "fragment"),
+    [
+        ("no_such_tool", "{}", "unknown tool"),
+        ("get_date_and_time", "{not json", "not JSON"),
+        ("get_date_and_time", "[1]", "JSON object"),
+        ("get_date_and_time", '{"timezone": 5}', "invalid arguments"),
+        ("get_date_and_time", '{"zone": "UTC"}', "invalid arguments"),
+        ("get_date_and_time", '{"timezone": "Mars/Olympus"}', "unknown time zone"),
+    ],
+)
+async def test_every_failure_is_a_json_error_result(name: str, arguments: str, fragment: str) -> None:
+    result = await default_tools().call(name, arguments)
+    assert not result.ok
+    assert fragment in result.value["error"]
+
+
+async def test_a_slow_tool_times_out_with_an_error_result() -> None:
+    async def slow() -> str:
+        await asyncio.sleep(5)
+        return "late"
+
+    registry = ToolRegistry([Tool("slow", "sleeps", {"type": "object"}, slow, timeout=0.05)])
+    result = await registry.call("slow", "{}")
+    assert not result.ok
+    assert "did not finish" in result.value["error"]
+
+
+def test_specs_for_a_model_and_duplicate_names() -> None:
+    registry = default_tools()
+    (spec,) = registry.specs()
+    assert spec["name"] == "get_date_and_time"
+    assert spec["input_schema"]["type"] == "object"
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register(date_and_time_tool())
