@@ -7,6 +7,7 @@ channel's codec. The AsyncAPI document is generated from this table.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -79,7 +80,7 @@ class Channel[T]:
             return self.address
         if session_id is None:
             raise InvalidSessionId(f"{self.name} needs a session id")
-        return self.address.replace(_SESSION_TOKEN, check_session_id(session_id))
+        return _session_subject(self.address, session_id)
 
     def wildcard(self) -> str:
         """The subject with every session replaced by ``*`` (for taps and streams)."""
@@ -99,6 +100,12 @@ class Channel[T]:
         if self._reply_decoder is None:
             raise TypeError(f"{self.name} has no reply")
         return _checked(self._reply_decoder, data, f"reply to {self.address}")
+
+
+@functools.lru_cache(maxsize=8192)
+def _session_subject(address: str, session_id: str) -> str:
+    # Cached: every audio frame needs its subject, and live sessions are few.
+    return address.replace(_SESSION_TOKEN, check_session_id(session_id))
 
 
 def _checked(decoder: msgspec.msgpack.Decoder[Any], data: bytes, subject: str) -> Any:

@@ -30,6 +30,8 @@ async def run(settings: EdgeSettings) -> None:
         settings.port,
         ws_max_size=max(4 * settings.max_frame_bytes, 1 << 20),
         ws_ping_interval=20.0,
+        # Audio barely compresses; deflating every frame costs both ends CPU for nothing.
+        ws_per_message_deflate=False,
     )
     serving = asyncio.create_task(server.serve())
     stopped = asyncio.create_task(stop.wait())

