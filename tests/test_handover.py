@@ -106,3 +106,30 @@ async def test_a_restarting_edge_sends_1012_and_the_client_resumes_on_another(fr
     assert again.session_id == client.session_id
     await echo_ok(again)
     await again.end()
+
+
+async def test_a_crashed_edge_leaves_the_session_resumable_elsewhere(fresh_stack: Stack) -> None:
+    fresh_stack.start_auth(wait=False)
+    fresh_stack.start_worker(wait=False, NOVA_CLIENT_TIMEOUT="1.5")
+    fresh_stack.start_edge("edge-1", wait=False, EDGE_KEEPALIVE_INTERVAL="0.5")
+    fresh_stack.start_edge("edge-2", wait=False, EDGE_KEEPALIVE_INTERVAL="0.5")
+    fresh_stack.wait_ready()
+    bus = await Bus.connect(fresh_stack.nats_url, "test")
+    lifecycle = await Recorder().listen(bus, channels.LIFECYCLE)
+    client = await VoiceClient.open(fresh_stack.ws_url("edge-1"), key=API_KEYS["alice"])
+    await echo_ok(client)
+
+    fresh_stack.processes["edge-1"].signal(signal.SIGKILL)  # no goodbye to anyone
+    suspended = await lifecycle.wait_for(
+        m.Lifecycle,
+        lambda e: e.kind is m.LifecycleKind.SUSPENDED,
+        session_id=client.session_id,
+        timeout=10,
+    )
+    assert suspended.reason == "edge_lost"
+
+    url = fresh_stack.ws_url("edge-2", query=f"session={client.session_id}")
+    again = await VoiceClient.open(url, key=API_KEYS["alice"], resume_token=client.resume_token)
+    await echo_ok(again)
+    await again.end()
+    await bus.drain()

@@ -153,7 +153,8 @@ IN_CONTROL: Final = Channel[m.Control](
     address=f"voice.{_SESSION_TOKEN}.in.control",
     payload=m.Control,
     reply=m.ControlReply,
-    summary="End of utterance, hang-up, client gone; resume is a request the owner answers.",
+    summary="End of utterance, hang-up, client gone, keepalive from the edge, superseded owner; "
+    "resume is a request the owner answers.",
     sender="edge",
     receivers="nova (the session's owner)",
 )

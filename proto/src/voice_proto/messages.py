@@ -97,6 +97,11 @@ class ControlKind(StrEnum):
     CLIENT_GONE = "client_gone"
     #: A client reconnected with its resume token (sent as a request; the worker replies).
     RESUME = "resume"
+    #: The edge still serves this session (sent every few seconds); when these stop, the edge is
+    #: gone and the worker suspends the session so that the client can resume elsewhere.
+    KEEPALIVE = "keepalive"
+    #: Another worker took the session over (handover); any previous owner lets go at once.
+    SUPERSEDED = "superseded"
 
 
 class Control(Message, kw_only=True):
@@ -106,6 +111,8 @@ class Control(Message, kw_only=True):
     token: str = ""
     principal: str = ""
     conn_id: str = ""
+    #: SUPERSEDED only: the worker that owns the session now.
+    worker_id: str = ""
 
 
 class ControlReply(Message, kw_only=True):
@@ -235,8 +242,8 @@ class Lifecycle(Message, kw_only=True):
     kind: LifecycleKind
     principal: str = ""
     worker_id: str = ""
-    #: Why it ended or was suspended: ``hangup``, ``client_gone``, ``worker_shutdown``,
-    #: ``worker_lost``, ``engine_error``, ``auth_expired``.
+    #: Why it ended or was suspended: ``hangup``, ``client_gone``, ``edge_lost``,
+    #: ``worker_shutdown``, ``worker_lost``, ``engine_error``, ``auth_expired``.
     reason: str = ""
     #: Unix time in seconds, from the publisher's clock.
     at: float

@@ -238,3 +238,48 @@ async def test_heartbeats_and_drain_hands_sessions_back(edge_bus: Bus, make_work
     assert not [e for e in lifecycle.of_type(m.Lifecycle) if e.kind is m.LifecycleKind.ENDED]
     with pytest.raises(NoResponders):
         await start(edge_bus, new_sid())
+
+
+async def test_a_session_whose_edge_falls_silent_is_suspended(edge_bus: Bus, make_worker: MakeWorker) -> None:
+    await make_worker(client_timeout=0.3)
+    sid = new_sid()
+    lifecycle = await Recorder().listen(edge_bus, channels.LIFECYCLE, sid)
+    await start(edge_bus, sid)
+    for _ in range(3):  # keepalives hold it
+        await control(edge_bus, sid, m.ControlKind.KEEPALIVE)
+        await asyncio.sleep(0.15)
+    assert not lifecycle.of_type(m.Lifecycle, sid)[1:]
+    suspended = await lifecycle.wait_for(m.Lifecycle, lambda e: e.kind is m.LifecycleKind.SUSPENDED)
+    assert suspended.reason == "edge_lost"
+
+
+async def test_a_worker_taking_a_session_over_makes_the_old_owner_let_go(
+    edge_bus: Bus, make_worker: MakeWorker
+) -> None:
+    old = await make_worker(max_sessions=1)
+    sid = new_sid()
+    out = await Recorder().listen(edge_bus, channels.OUT_AUDIO, sid)
+    lifecycle = await Recorder().listen(edge_bus, channels.LIFECYCLE, sid)
+    first = await start(edge_bus, sid)
+    assert first.worker_id == old.worker_id
+    await asyncio.sleep(0.1)  # the full worker leaves the queue group
+    new = await make_worker()
+    # The edge missed heartbeats (say, a network blip) and places the session again.
+    request = m.SessionStart(
+        session_id=sid, principal="alice", handover=True, resume_token=first.resume_token
+    )
+    claim: m.SessionClaim = await edge_bus.request(channels.SESSIONS_START, request, timeout=2)
+    assert claim.worker_id == new.worker_id
+    assert claim.resume_token == first.resume_token
+    for _ in range(50):
+        if not old.sessions:
+            break
+        await asyncio.sleep(0.02)
+    assert not old.sessions
+    await edge_bus.publish(channels.IN_AUDIO, m.AudioIn(seq=1, pcm=b"\x07\x00" * 80), session_id=sid)
+    await out.wait_for(m.AudioOut)
+    await asyncio.sleep(0.3)
+    assert len(out.of_type(m.AudioOut)) == 1  # one owner, one echo
+    kinds = [e.kind for e in lifecycle.of_type(m.Lifecycle)]
+    assert m.LifecycleKind.ENDED not in kinds
+    assert m.LifecycleKind.HANDED_OVER in kinds

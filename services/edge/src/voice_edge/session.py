@@ -171,16 +171,19 @@ class EdgeSession:
 
     async def _serve(self) -> CloseRequest:
         reader = asyncio.create_task(self._read_client(), name=f"read-{self.id}")
-        watchdog = asyncio.create_task(self._watch_worker(), name=f"watch-{self.id}")
+        helpers = [
+            asyncio.create_task(self._watch_worker(), name=f"watch-{self.id}"),
+            asyncio.create_task(self._keep_alive(), name=f"keepalive-{self.id}"),
+        ]
         try:
             done, _ = await asyncio.wait({reader, self._closing}, return_when=asyncio.FIRST_COMPLETED)
             if self._closing in done:
                 return self._closing.result()
             return reader.result()
         finally:
-            for task in (reader, watchdog):
+            for task in (reader, *helpers):
                 task.cancel()
-            await asyncio.gather(reader, watchdog, return_exceptions=True)
+            await asyncio.gather(reader, *helpers, return_exceptions=True)
 
     def request_close(self, code: int, reason: str, outcome: Outcome) -> None:
         if not self._closing.done():
@@ -358,6 +361,12 @@ class EdgeSession:
         await self._send_text(p.error_event(code, message))
 
     # --- worker health and handover --------------------------------------------------------------
+
+    async def _keep_alive(self) -> None:
+        """Tell the worker this edge still serves the session (if we die, it suspends the session)."""
+        while True:
+            await asyncio.sleep(self.settings.keepalive_interval)
+            await self._control(m.ControlKind.KEEPALIVE)
 
     async def _watch_worker(self) -> None:
         """Move the session to another worker when its worker stops beating or lets it go."""

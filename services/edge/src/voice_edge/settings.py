@@ -20,6 +20,8 @@ class EdgeSettings(ServiceSettings):
     auth_cache_seconds: float = Field(default=300.0, ge=0)
     #: Seconds without a worker heartbeat before the session moves to another worker.
     heartbeat_timeout: float = Field(default=4.0, gt=0)
+    #: Seconds between keepalives to the worker (it suspends sessions whose edge falls silent).
+    keepalive_interval: float = Field(default=2.0, gt=0)
     #: Largest WebSocket frame accepted (bytes of a binary frame, characters of a text frame).
     max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
     max_text_chars: int = Field(default=2000, ge=1)

@@ -29,6 +29,7 @@ async def run(settings: NovaSettings) -> None:
         max_sessions=settings.max_sessions or factory.default_max_sessions,
         heartbeat_interval=settings.heartbeat_interval,
         resume_window=settings.resume_window,
+        client_timeout=settings.client_timeout,
     )
     await worker.start()
 

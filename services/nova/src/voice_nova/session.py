@@ -80,6 +80,8 @@ class WorkerSession:
         self._audio_seq = 0
         self._event_seq = 0
         self._transcript_seq = 0
+        #: When the edge last sent anything (audio, text, control); see ``edge_silent_for``.
+        self._last_input = time.monotonic()
 
     # --- opening ------------------------------------------------------------------------------
 
@@ -107,32 +109,44 @@ class WorkerSession:
     # --- input --------------------------------------------------------------------------------
 
     async def _on_audio(self, audio: m.AudioIn, _delivery: Delivery) -> None:
+        self._last_input = time.monotonic()
         if self.state is not State.ENDED:
             await self.engine.push_audio(audio.pcm)
 
     async def _on_text(self, text: m.TextIn, _delivery: Delivery) -> None:
+        self._last_input = time.monotonic()
         if self.state is not State.ENDED:
             await self.engine.push_text(text.text)
 
+    def edge_silent_for(self) -> float:
+        """Seconds since the edge last sent anything for this session (it sends keepalives)."""
+        return time.monotonic() - self._last_input
+
     async def _on_control(self, control: m.Control, delivery: Delivery) -> None:
+        self._last_input = time.monotonic()
         match control.kind:
             case m.ControlKind.END_OF_UTTERANCE:
                 await self.engine.end_of_utterance()
             case m.ControlKind.HANGUP:
                 self._finish_soon("hangup")
             case m.ControlKind.CLIENT_GONE:
-                await self._suspend()
+                await self.suspend("client_gone")
             case m.ControlKind.RESUME:
                 reply = await self._resume(control)
                 await self._bus.respond(channels.IN_CONTROL, delivery, reply)
+            case m.ControlKind.SUPERSEDED if control.worker_id != self.worker_id:
+                self._finish_soon("superseded")
+            case _:
+                pass  # KEEPALIVE: noting the time above is all it is for
 
-    async def _suspend(self) -> None:
+    async def suspend(self, reason: str) -> None:
+        """The client is gone (it said so, or its edge went silent): wait for it to resume."""
         if self.state is not State.ACTIVE:
             return
         self.state = State.SUSPENDED
         self._expiry_task = asyncio.create_task(self._expire_after_window())
-        await self._lifecycle(m.LifecycleKind.SUSPENDED, reason="client_gone")
-        self._log.info("client gone; waiting for it to resume", window=self._resume_window)
+        await self._lifecycle(m.LifecycleKind.SUSPENDED, reason=reason)
+        self._log.info("client gone; waiting for it to resume", reason=reason, window=self._resume_window)
 
     async def _expire_after_window(self) -> None:
         await asyncio.sleep(self._resume_window)
@@ -209,7 +223,8 @@ class WorkerSession:
     def _finish_soon(self, reason: str) -> None:
         """End from inside a handler or the pump: as a task of its own, because ending stops them."""
         if self._finishing is None:
-            self._finishing = asyncio.create_task(self.end(reason), name=f"end-{self.id}")
+            ending = self.let_go() if reason == "superseded" else self.end(reason)
+            self._finishing = asyncio.create_task(ending, name=f"end-{self.id}")
 
     async def end(self, reason: str) -> None:
         """End the session for good: close the engine, publish ``ended``."""
@@ -229,6 +244,15 @@ class WorkerSession:
         self._span.set_attribute("session.end_reason", f"released:{reason}")
         self._span.end()
         self._log.info("session released for handover", reason=reason)
+        self._on_finished(self)
+
+    async def let_go(self) -> None:
+        """Another worker owns the session now: stop quietly (it carries the session on)."""
+        if not await self._stop_io():
+            return
+        self._span.set_attribute("session.end_reason", "superseded")
+        self._span.end()
+        self._log.info("session taken over by another worker")
         self._on_finished(self)
 
     async def _stop_io(self) -> bool:

@@ -25,6 +25,9 @@ class NovaSettings(ServiceSettings):
     heartbeat_interval: float = Field(default=1.0, gt=0)
     #: Seconds a session whose client dropped waits for the client to resume.
     resume_window: float = Field(default=30.0, ge=0)
+    #: Seconds without anything from a session's edge (it sends keepalives) before the session
+    #: is suspended as if its client dropped: the edge died.
+    client_timeout: float = Field(default=10.0, gt=0)
     #: Time zone of the date-and-time tool when the caller names none (an IANA name).
     timezone: str = "UTC"
     http_host: str = "127.0.0.1"

@@ -13,7 +13,7 @@ from voice_proto import Bus, Delivery, channels
 from voice_proto import messages as m
 
 from .engine import EngineFactory, SessionSetup
-from .session import WorkerSession
+from .session import State, WorkerSession
 
 log = structlog.get_logger("voice_nova.worker")
 _meter = metrics.get_meter("voice_nova")
@@ -30,6 +30,7 @@ class Worker:
         max_sessions: int,
         heartbeat_interval: float,
         resume_window: float,
+        client_timeout: float = 10.0,
     ) -> None:
         self.bus = bus
         self.factory = factory
@@ -39,6 +40,7 @@ class Worker:
         self.draining = False
         self._heartbeat_interval = heartbeat_interval
         self._resume_window = resume_window
+        self._client_timeout = client_timeout
         self._claim_subscription: Subscription | None = None
         self._capacity_changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -93,6 +95,12 @@ class Worker:
             return m.SessionClaim(accepted=False, reason="draining")
         if len(self.sessions) >= self.max_sessions:
             return m.SessionClaim(accepted=False, reason="at_capacity")
+        if request.handover:
+            # The previous owner may still be alive (the edge only missed its heartbeats, say in a
+            # network blip): tell it to let go, so the session never has two owners. Sent before
+            # we subscribe, so we do not hear it ourselves.
+            superseded = m.Control(kind=m.ControlKind.SUPERSEDED, worker_id=self.worker_id)
+            await self.bus.publish(channels.IN_CONTROL, superseded, session_id=request.session_id)
         setup = SessionSetup(
             session_id=request.session_id,
             principal=request.principal,
@@ -125,10 +133,13 @@ class Worker:
             self._capacity_changed.set()
 
     async def _heartbeats(self) -> None:
+        """Tell each session's edge we live; suspend sessions whose edge stopped telling us."""
         while True:
             await asyncio.sleep(self._heartbeat_interval)
             for session in list(self.sessions.values()):
                 await session.heartbeat()
+                if session.state is State.ACTIVE and session.edge_silent_for() > self._client_timeout:
+                    await session.suspend("edge_lost")
 
     async def drain(self) -> None:
         """Stop claiming, hand every session back to the edge, stop the background tasks."""
