@@ -11,10 +11,10 @@ from fastapi import FastAPI, WebSocket
 from fastapi.staticfiles import StaticFiles
 from opentelemetry import metrics
 from voice_proto import Bus, BusError
+from voice_proto.auth import AuthClient
 from voice_proto.ops import probe_routes
 
 from . import protocol as p
-from .auth_client import AuthClient
 from .session import EdgeSession, Outcome
 from .settings import EdgeSettings
 

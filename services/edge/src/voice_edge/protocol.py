@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 from voice_proto import messages as m
+from voice_proto.auth import Credential
 
 JSON_PROTOCOL = "voice.v1"
 BINARY_PROTOCOL = "voice.v1.binary"
@@ -68,15 +69,6 @@ class ProtocolError(Exception):
 class CredentialKind(StrEnum):
     API_KEY = "key"
     BEARER = "bearer"
-
-
-@dataclass(frozen=True)
-class Credential:
-    scheme: m.CredentialScheme
-    value: str
-
-    def __repr__(self) -> str:  # never print the secret
-        return f"Credential({self.scheme.value}, <redacted>)"
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,11 @@ from opentelemetry import trace
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from voice_proto import Bus, BusError, Delivery, channels
 from voice_proto import messages as m
+from voice_proto.ratelimit import TokenBucket
 from voice_proto.tracecontext import headers_for, trace_id_hex
 
 from . import protocol as p
 from .placement import place_session
-from .ratelimit import TokenBucket
 from .settings import EdgeSettings
 
 log = structlog.get_logger("voice_edge.session")
