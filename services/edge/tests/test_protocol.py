@@ -133,3 +133,29 @@ class TestServerEvents:
             "stage": "speculative",
             "interrupted": False,
         }
+
+
+@pytest.mark.parametrize(
+    ("reason", "code"),
+    [
+        ("expired", 4401),
+        ("unknown_key", 4401),
+        ("", 4401),
+        ("rate_limited", 4429),
+        ("jwks_unavailable", 1013),
+    ],
+)
+def test_a_refused_credential_closes_with_the_code_that_tells_the_client_what_to_do(
+    reason: str, code: int
+) -> None:
+    assert p.refusal_close(reason)[0] == code
+
+
+def test_the_session_event_carries_a_bearer_expiry_only() -> None:
+    assert "expiresAt" not in json.loads(p.session_event("s" * 20, "tok"))
+    assert json.loads(p.session_event("s" * 20, "tok", 1234.0))["expiresAt"] == 1234.0
+    assert json.loads(p.auth_event("expiring", 99.0)) == {
+        "event": "auth",
+        "state": "expiring",
+        "expiresAt": 99.0,
+    }
