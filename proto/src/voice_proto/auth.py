@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from . import channels
 from . import messages as m
-from .bus import Bus
+from .bus import Bus, BusError
 
 #: The role that may read every principal's sessions.
 ADMIN_ROLE = "admin"
@@ -86,3 +86,37 @@ class AuthClient:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[key] = (reply, until)
         return reply
+
+
+class HttpRefusal(Exception):
+    """Why an HTTP request's credential does not do, as the status and JSON body to answer with."""
+
+    def __init__(self, status: int, error: str, reason: str = "") -> None:
+        super().__init__(f"{status} {error} {reason}".strip())
+        self.status = status
+        self.body = {"error": error, "reason": reason} if reason else {"error": error}
+        self.headers: dict[str, str] = {}
+        if status == 401:
+            self.headers["WWW-Authenticate"] = "Bearer"
+        elif status in (429, 503):
+            self.headers["Retry-After"] = "60" if status == 429 else "2"
+
+
+async def http_caller(auth: AuthClient, authorization: str | None, source: str) -> m.ValidateReply:
+    """Who calls an HTTP API, from its ``Authorization`` header; raises HttpRefusal: 401 for a
+    missing or refused credential (with the auth service's reason), 429 when the address is
+    rate-limited, 503 when auth cannot answer."""
+    credential = credential_from_header(authorization)
+    if credential is None:
+        raise HttpRefusal(401, "unauthorized", "no_credential")
+    try:
+        reply = await auth.validate(credential, source)
+    except BusError:
+        raise HttpRefusal(503, "auth_unavailable") from None
+    if reply.ok:
+        return reply
+    if reply.reason == "rate_limited":
+        raise HttpRefusal(429, "rate_limited", reply.reason)
+    if reply.reason in UNAVAILABLE_REASONS:
+        raise HttpRefusal(503, "auth_unavailable", reply.reason)
+    raise HttpRefusal(401, "unauthorized", reply.reason)

@@ -62,12 +62,14 @@ class JwksServer:
 class Signer:
     def __init__(self, kid: str, *, ec_key: bool = False) -> None:
         self.kid = kid
-        self.key: Any = (
-            ec.generate_private_key(ec.SECP256R1()) if ec_key else rsa.generate_private_key(65537, 2048)
-        )
-        self.algorithm = "ES256" if ec_key else "RS256"
-        to_jwk = ECAlgorithm.to_jwk if ec_key else RSAAlgorithm.to_jwk
-        self.jwk: dict[str, Any] = {**to_jwk(self.key.public_key(), as_dict=True), "kid": kid, "use": "sig"}
+        self.key: Any
+        if ec_key:
+            self.key, self.algorithm = ec.generate_private_key(ec.SECP256R1()), "ES256"
+            public = ECAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
+        else:
+            self.key, self.algorithm = rsa.generate_private_key(65537, 2048), "RS256"
+            public = RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
+        self.jwk: dict[str, Any] = {**public, "kid": kid, "use": "sig"}
 
     def public_pem(self) -> bytes:
         return bytes(

@@ -11,9 +11,8 @@ from typing import Annotated, Literal
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from voice_proto import BusError
 from voice_proto import messages as m
-from voice_proto.auth import ADMIN_ROLE, UNAVAILABLE_REASONS, AuthClient, credential_from_header, may_read
+from voice_proto.auth import ADMIN_ROLE, AuthClient, HttpRefusal, http_caller, may_read
 from voice_proto.ops import ReadyCheck, probe_routes
 
 from .export import session_json, transcript_json, transcript_text
@@ -29,9 +28,8 @@ class Api:
         self.auth = auth
 
 
-def _error(status: int, error: str, reason: str = "", **headers: str) -> HTTPException:
-    detail = {"error": error, "reason": reason} if reason else {"error": error}
-    return HTTPException(status, detail=detail, headers=headers or None)
+def _error(status: int, error: str) -> HTTPException:
+    return HTTPException(status, detail={"error": error})
 
 
 def _encode_cursor(after: tuple[datetime, str]) -> str:
@@ -53,20 +51,11 @@ def _aware(at: datetime | None) -> datetime | None:
 async def identity(request: Request) -> m.ValidateReply:
     """The caller, as auth.validate sees the credential of the request."""
     api: Api = request.app.state.api
-    credential = credential_from_header(request.headers.get("authorization"))
-    if credential is None:
-        raise _error(401, "unauthorized", "no_credential", **{"WWW-Authenticate": "Bearer"})
+    source = request.client.host if request.client else ""
     try:
-        reply = await api.auth.validate(credential, request.client.host if request.client else "")
-    except BusError:
-        raise _error(503, "auth_unavailable", **{"Retry-After": "2"}) from None
-    if reply.ok:
-        return reply
-    if reply.reason == "rate_limited":
-        raise _error(429, "rate_limited", reply.reason, **{"Retry-After": "60"})
-    if reply.reason in UNAVAILABLE_REASONS:
-        raise _error(503, "auth_unavailable", reply.reason, **{"Retry-After": "2"})
-    raise _error(401, "unauthorized", reply.reason, **{"WWW-Authenticate": "Bearer"})
+        return await http_caller(api.auth, request.headers.get("authorization"), source)
+    except HttpRefusal as refusal:
+        raise HTTPException(refusal.status, detail=refusal.body, headers=refusal.headers) from None
 
 
 Caller = Annotated[m.ValidateReply, Depends(identity)]
