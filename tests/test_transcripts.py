@@ -11,34 +11,17 @@ import pytest
 from voice_proto import Bus, channels
 from voice_proto import messages as m
 from voice_testkit.client import VoiceClient
+from voice_testkit.conversation import SAID, SCRIPTED_ENGINE, first_half, second_half
 from voice_testkit.recorder import Recorder
 from voice_testkit.stack import API_KEYS, Stack
 
 pytestmark = pytest.mark.stack
 
-SCRIPTED = "voice_testkit.engines:ScriptedFactory"
+SCRIPTED = SCRIPTED_ENGINE
 
 
 def as_(principal: str) -> dict[str, str]:
     return {"Authorization": f"ApiKey {API_KEYS[principal]}"}
-
-
-async def first_half(client: VoiceClient) -> None:
-    await client.send_text("user hello there")
-    await client.send_text("speak 3")
-    await client.expect("turn", timeout=10, state="ended", role="assistant")
-
-
-async def second_half(client: VoiceClient) -> None:
-    await client.send_text("user what time is it")
-    await client.send_text("speak 100")
-    await client.expect("media", timeout=10)
-    await client.send_text("interrupt")
-    await client.expect("turn", timeout=10, state="ended", reason="interrupted")
-    await client.send_text("user thanks bye")
-    await client.expect("transcript", timeout=10, text="thanks bye")
-    await client.end()
-    await client.closed()
 
 
 def said(finals: list[m.Transcript]) -> list[dict[str, Any]]:
@@ -85,8 +68,7 @@ async def test_a_conversation_is_stored_in_order_and_only_its_owner_reads_it(fre
     await first_half(client)
     await second_half(client)
     expected = said(await finals(recorder, sid, 5))
-    assert [t["role"] for t in expected] == ["user", "assistant", "user", "assistant", "user"]
-    assert [t["interrupted"] for t in expected] == [False, False, False, True, False]
+    assert [(t["role"], t["text"], t["interrupted"]) for t in expected] == SAID
 
     body = await stored(fresh_stack, sid, 5)
     assert [{k: t[k] for k in ("turnId", "role", "text", "interrupted")} for t in body["turns"]] == expected
@@ -137,8 +119,7 @@ async def test_a_stopped_service_catches_up_with_nothing_lost_or_doubled(
     fresh_stack: Stack, postgres_url: str
 ) -> None:
     fresh_stack.start_spine(NOVA_ENGINE=SCRIPTED)
-    env = {"TRANSCRIPTS_DATABASE_URL": postgres_url, "TRANSCRIPTS_ACK_WAIT": "2"}
-    fresh_stack.start_transcripts(**env)
+    fresh_stack.start_transcripts(TRANSCRIPTS_DATABASE_URL=postgres_url, TRANSCRIPTS_ACK_WAIT="2")
     bus = await Bus.connect(fresh_stack.nats_url, "test")
     recorder = await Recorder().listen(bus, channels.TRANSCRIPT)
     lifecycle = await Recorder().listen(bus, channels.LIFECYCLE)
@@ -162,7 +143,7 @@ async def test_a_stopped_service_catches_up_with_nothing_lost_or_doubled(
     expected = said(await finals(recorder, sid, 5))
     await lifecycle.wait_for(m.Lifecycle, lambda e: e.kind is m.LifecycleKind.ENDED, session_id=sid)
 
-    fresh_stack.start_transcripts(**env)
+    fresh_stack.start_transcripts(TRANSCRIPTS_DATABASE_URL=postgres_url, TRANSCRIPTS_ACK_WAIT="2")
     body = await stored(fresh_stack, sid, 5)
     assert [{k: t[k] for k in ("turnId", "role", "text", "interrupted")} for t in body["turns"]] == expected
     assert fresh_stack.processes["transcripts"].stop() == 0

@@ -53,6 +53,10 @@ class Stack:
         env.update(extra)
         return env
 
+    def service_env(self, **extra: str) -> dict[str, str]:
+        """The environment a service of this stack gets (for a process the stack does not know)."""
+        return self._env(extra)
+
     def _start(self, name: str, command: str, port: int, env: dict[str, str], wait: bool) -> ManagedProcess:
         if name in self.processes and self.processes[name].running:
             raise ValueError(f"{name} is already running")
