@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import aiosqlite
 import nats.errors
 import structlog
 from nats.js import JetStreamContext
@@ -34,7 +35,13 @@ async def consume(js: JetStreamContext, store: StatsStore, durable: str, stop: a
             except ProtoDecodeError as exc:
                 log.warning("record dropped", subject=msg.subject, error=exc.reason)
                 await msg.term()
-        await store.count(records)
+        try:
+            await store.count(records)
+        except aiosqlite.Error as exc:
+            log.error("cannot count; the batch comes again", error=str(exc))
+            for msg in counted:
+                await msg.nak(delay=2.0)
+            continue
         for msg in counted:
             await msg.ack()
     await subscription.unsubscribe()
