@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from voice_testkit.client import BINARY_PROTOCOL, JSON_PROTOCOL, VoiceClient, refused
 from voice_testkit.stack import API_KEYS, Stack
@@ -49,3 +50,12 @@ async def test_credentials_never_reach_the_logs(stack: Stack) -> None:
         text = process.log_text()
         for secret in [*API_KEYS.values(), "wrong-secret-value-123"]:
             assert secret not in text, f"{process.name} logged a credential"
+
+
+async def test_the_web_app_learns_the_sign_in_modes_and_dev_tokens_are_off_by_default(stack: Stack) -> None:
+    async with httpx.AsyncClient(base_url=stack.http_url()) as http:
+        config = (await http.get("/api/config")).json()
+        assert config["signIn"] == {"apiKey": True, "dev": None, "oidc": None}
+        assert config["websocket"]["protocols"] == [JSON_PROTOCOL, BINARY_PROTOCOL]
+        refused = await http.post("/api/dev/token", json={"username": "alice"})
+        assert (refused.status_code, refused.json()) == (404, {"error": "disabled"})

@@ -23,11 +23,17 @@ pytestmark = pytest.mark.stack
 class DevRun:
     def __init__(self, data_dir: Path) -> None:
         self.edge_port = free_port()
-        env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "AUTH_API_KEYS")}
+        self.transcripts_port = free_port()
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("NATS_URL", "AUTH_API_KEYS", "AUTH_DEV_ISSUER", "TRANSCRIPTS_DATABASE_URL")
+        }
         env.update(
             EDGE_PORT=str(self.edge_port),
             NOVA_HTTP_PORT=str(free_port()),
             AUTH_HTTP_PORT=str(free_port()),
+            TRANSCRIPTS_HTTP_PORT=str(self.transcripts_port),
             NOVA_ENGINE="loopback",
         )
         self.proc = subprocess.Popen(
@@ -57,16 +63,17 @@ class DevRun:
             time.sleep(0.05)
         raise AssertionError(f"no line matching {pattern!r}:\n{''.join(self.lines)}")
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, url: str = "", timeout: float = 30.0) -> None:
+        url = url or f"http://127.0.0.1:{self.edge_port}/ready"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"http://127.0.0.1:{self.edge_port}/ready", timeout=1).status_code == 200:
+                if httpx.get(url, timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise AssertionError(f"the edge never got ready:\n{''.join(self.lines)}")
+        raise AssertionError(f"{url} never got ready:\n{''.join(self.lines)}")
 
     def child_pids(self) -> list[int]:
         return [int(m.group(1)) for line in self.lines if (m := re.search(r"started \(pid=(\d+)\)", line))]
@@ -95,8 +102,16 @@ async def test_run_prints_url_and_key_serves_and_stops_on_ctrl_c(tmp_path: Path)
         await client.send_audio(b"\x01\x00" * 160)
         assert (await client.expect("media"))["pcm"] == b"\x01\x00" * 160
         await client.close()
+        # The dev sign-in is on: a token for a name opens a session too.
+        async with httpx.AsyncClient(base_url=url) as http:
+            token = (await http.post("api/dev/token", json={"username": "dev-user"})).json()["token"]
+        client = await VoiceClient.open(f"ws://127.0.0.1:{run.edge_port}/ws", bearer=token)
+        await client.end()
+        transcripts = run.wait_line(r"transcripts:\s+(http://\S+)").group(1)
+        assert transcripts == f"http://127.0.0.1:{run.transcripts_port}/api/sessions"
+        run.wait_ready(f"http://127.0.0.1:{run.transcripts_port}/ready")
         children = run.child_pids()
-        assert len(children) == 4  # nats, auth, nova, edge
+        assert len(children) == 5  # nats, auth, nova, edge, transcripts
     finally:
         code = run.ctrl_c()
     assert code in (0, 130), "".join(run.lines)
@@ -105,6 +120,8 @@ async def test_run_prints_url_and_key_serves_and_stops_on_ctrl_c(tmp_path: Path)
         time.sleep(0.1)
     assert not [pid for pid in children if alive(pid)], "processes outlived Ctrl-C"
     assert (tmp_path / "nats").is_dir()  # JetStream data lives in the data folder
+    assert (tmp_path / "transcripts.db").is_file()
+    assert (tmp_path / "auth-dev-key.pem").is_file()
 
     # The same key after a restart.
     again = DevRun(tmp_path)

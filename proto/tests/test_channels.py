@@ -18,6 +18,16 @@ def test_subjects_match_the_design() -> None:
     assert channels.TRANSCRIPT.subject(SID) == f"voice.{SID}.transcript"
     assert channels.LIFECYCLE.subject(SID) == f"voice.{SID}.lifecycle"
     assert channels.AUTH_VALIDATE.subject() == "auth.validate"
+    assert channels.AUTH_DEV_TOKEN.subject() == "auth.dev.token"
+    assert channels.AUTH_CONFIG.subject() == "auth.config"
+
+
+def test_the_session_of_a_subject() -> None:
+    assert channels.TRANSCRIPT.session_of(f"voice.{SID}.transcript") == SID
+    assert channels.LIFECYCLE.session_of(f"voice.{SID}.transcript") is None
+    assert channels.TRANSCRIPT.session_of("voice.short.transcript") is None
+    assert channels.TRANSCRIPT.session_of(f"voice.{SID}.x.transcript") is None
+    assert channels.AUTH_VALIDATE.session_of("auth.validate") is None
 
 
 @pytest.mark.parametrize(

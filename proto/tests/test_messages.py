@@ -24,7 +24,10 @@ SAMPLES: dict[str, list[Any]] = {
     ],
     "inAudio": [m.AudioIn(seq=7, pcm=b"\x00\x01" * 160)],
     "inText": [m.TextIn(text="what time is it")],
-    "inControl": [m.Control(kind=kind) for kind in m.ControlKind],
+    "inControl": [
+        *(m.Control(kind=kind) for kind in m.ControlKind),
+        m.Control(kind=m.ControlKind.HANGUP, reason="auth_expired"),
+    ],
     "outAudio": [m.AudioOut(seq=3, turn_id=2, pcm=b"\xff\x7f" * 240)],
     "outEvent": [
         m.Interrupted(turn_id=1),
@@ -44,6 +47,8 @@ SAMPLES: dict[str, list[Any]] = {
     ],
     "lifecycle": [m.Lifecycle(kind=kind, reason="r", at=1.5) for kind in m.LifecycleKind],
     "authValidate": [m.ValidateRequest(scheme=m.CredentialScheme.BEARER, credential="t", source="1.2.3.4")],
+    "authDevToken": [m.DevTokenRequest(username="alice")],
+    "authConfig": [m.SignInConfigRequest()],
 }
 
 
@@ -104,3 +109,39 @@ def test_out_event_union_covers_every_event_class() -> None:
         return {s for s in subs if not s.__subclasses__()} | {x for s in subs for x in leaves(s)}
 
     assert leaves(m.Event) == set(typing.get_args(m.OutEvent))
+
+
+REPLY_SAMPLES: dict[str, list[Any]] = {
+    "sessionsStart": [m.SessionClaim(accepted=True, worker_id="w1", resume_token="tok")],
+    "inControl": [m.ControlReply(ok=False, reason="bad_token")],
+    "authValidate": [
+        m.ValidateReply(ok=True, principal="alice", roles=["admin"], expires_at=1.5),
+        m.ValidateReply(ok=False, reason="expired"),
+    ],
+    "authDevToken": [
+        m.DevTokenReply(ok=True, token="a.b.c", expires_at=2.5),
+        m.DevTokenReply(ok=False, reason="disabled"),
+    ],
+    "authConfig": [
+        m.SignInConfig(
+            api_keys=True,
+            dev_issuer=True,
+            oidc_authority="https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc",
+            oidc_client_id="client",
+            oidc_redirect_uri="https://voice.example/",
+        )
+    ],
+}
+
+
+def test_every_request_channel_has_reply_samples() -> None:
+    assert set(REPLY_SAMPLES) == {c.name for c in REQUEST_CHANNELS}
+
+
+REQUEST_CHANNELS = [c for c in channels.ALL_CHANNELS if c.reply is not None]
+
+
+@pytest.mark.parametrize("channel", REQUEST_CHANNELS, ids=lambda c: c.name)
+def test_reply_round_trip(channel: channels.Channel[Any]) -> None:
+    for sample in REPLY_SAMPLES[channel.name]:
+        assert channel.decode_reply(channel.encode_reply(sample)) == sample

@@ -1,7 +1,9 @@
 """``voice-dev up``: the whole system on its embedded defaults, each service its own process under
 honcho. Starts a NATS server with JetStream (data in .data/nats) unless NATS_URL is given, makes a
-dev API key once (kept in .data/dev-api-key) unless AUTH_API_KEYS is given, prints the URL and
-the key. Ctrl-C stops everything."""
+dev API key once (kept in .data/dev-api-key) unless AUTH_API_KEYS is given, turns the auth
+service's dev issuer on (its key in .data/auth-dev-key.pem) unless AUTH_DEV_ISSUER says otherwise,
+keeps transcripts in .data/transcripts.db unless TRANSCRIPTS_DATABASE_URL is given, prints the
+URLs and the key. Ctrl-C stops everything."""
 
 from __future__ import annotations
 
@@ -82,24 +84,35 @@ def up(data_dir: Path) -> int:
         api_key = dev_api_key(data_dir)
         env["AUTH_API_KEYS"] = f"dev={api_key}"
 
+    env.setdefault("AUTH_DEV_ISSUER", "true")
+    env.setdefault("AUTH_DEV_KEY_PATH", str(data_dir / "auth-dev-key.pem"))
+    env.setdefault("TRANSCRIPTS_DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'transcripts.db'}")
+
     edge_port = int(env.setdefault("EDGE_PORT", "8000"))
     for name, variable, default in (
         ("edge", "EDGE_PORT", "8000"),
         ("nova", "NOVA_HTTP_PORT", "8081"),
         ("auth", "AUTH_HTTP_PORT", "8082"),
+        ("transcripts", "TRANSCRIPTS_HTTP_PORT", "8083"),
     ):
         _check_port(name, int(env.setdefault(variable, default)))
+    host = env.get("EDGE_HOST", "127.0.0.1")
+    env.setdefault("TRANSCRIPTS_CORS_ORIGINS", f"http://{host}:{edge_port}")
 
     manager.add_process("auth", _script("voice-auth"), env=env)
     manager.add_process("nova", _script("voice-nova"), env=env)
     manager.add_process("edge", _script("voice-edge"), env=env)
+    manager.add_process("transcripts", _script("voice-transcripts"), env=env)
 
-    host = env.get("EDGE_HOST", "127.0.0.1")
+    transcripts = f"http://{env.get('TRANSCRIPTS_HTTP_HOST', '127.0.0.1')}:{env['TRANSCRIPTS_HTTP_PORT']}"
     print(f"\n  voice platform: http://{host}:{edge_port}/   (WebSocket: ws://{host}:{edge_port}/ws)")
     print(f"  NATS:           {env['NATS_URL']}")
     print(f"  engine:         {env['NOVA_ENGINE']}")
+    print(f"  transcripts:    {transcripts}/api/sessions")
     if api_key:
         print(f"  dev API key:    {api_key}   (subprotocol key.{api_key})")
+    if env["AUTH_DEV_ISSUER"].lower() in ("1", "true", "yes", "on"):
+        print(f'  dev sign-in:    POST http://{host}:{edge_port}/api/dev/token {{"username": "you"}}')
     print("  Ctrl-C stops everything.\n", flush=True)
     manager.loop()
     return int(manager.returncode or 0)

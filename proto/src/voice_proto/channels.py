@@ -82,6 +82,16 @@ class Channel[T]:
             raise InvalidSessionId(f"{self.name} needs a session id")
         return _session_subject(self.address, session_id)
 
+    def session_of(self, subject: str) -> str | None:
+        """The session id in ``subject`` when it is one of this channel's subjects, else None."""
+        if not self.per_session:
+            return None
+        prefix, _, suffix = self.address.partition(_SESSION_TOKEN)
+        if not (subject.startswith(prefix) and subject.endswith(suffix)):
+            return None
+        session_id = subject[len(prefix) : len(subject) - len(suffix)]
+        return session_id if SESSION_ID_PATTERN.match(session_id) else None
+
     def wildcard(self) -> str:
         """The subject with every session replaced by ``*`` (for taps and streams)."""
         return self.address.replace(_SESSION_TOKEN, "*")
@@ -208,6 +218,29 @@ AUTH_VALIDATE: Final = Channel[m.ValidateRequest](
     receivers="auth (queue group)",
 )
 
+AUTH_DEV_TOKEN: Final = Channel[m.DevTokenRequest](
+    name="authDevToken",
+    address="auth.dev.token",
+    payload=m.DevTokenRequest,
+    reply=m.DevTokenReply,
+    queue_group=AUTH_QUEUE,
+    summary="Development sign-in: a short-lived JWT from the dev issuer for a local user name. "
+    "Refused with reason `disabled` unless the dev issuer is on.",
+    sender="edge (POST /api/dev/token)",
+    receivers="auth (queue group)",
+)
+
+AUTH_CONFIG: Final = Channel[m.SignInConfigRequest](
+    name="authConfig",
+    address="auth.config",
+    payload=m.SignInConfigRequest,
+    reply=m.SignInConfig,
+    queue_group=AUTH_QUEUE,
+    summary="Which sign-in modes exist (API keys, dev issuer, OpenID Connect) and how to reach them.",
+    sender="edge (GET /api/config)",
+    receivers="auth (queue group)",
+)
+
 ALL_CHANNELS: Final[tuple[Channel[Any], ...]] = (
     SESSIONS_START,
     IN_AUDIO,
@@ -218,4 +251,6 @@ ALL_CHANNELS: Final[tuple[Channel[Any], ...]] = (
     TRANSCRIPT,
     LIFECYCLE,
     AUTH_VALIDATE,
+    AUTH_DEV_TOKEN,
+    AUTH_CONFIG,
 )

@@ -113,6 +113,9 @@ class Control(Message, kw_only=True):
     conn_id: str = ""
     #: SUPERSEDED only: the worker that owns the session now.
     worker_id: str = ""
+    #: HANGUP only: why the session ends when it is not the user's choice (``auth_expired``);
+    #: the worker reports it as the lifecycle's end reason. Empty: ``hangup``.
+    reason: str = ""
 
 
 class ControlReply(Message, kw_only=True):
@@ -272,3 +275,37 @@ class ValidateReply(Message, kw_only=True):
     expires_at: float = 0.0
     #: Why the credential was refused: ``unknown_key``, ``expired``, ``bad_signature``, ...
     reason: str = ""
+
+
+# --- auth.dev.token and auth.config -------------------------------------------------------------
+
+
+class DevTokenRequest(Message, kw_only=True):
+    """Ask the dev issuer for a short-lived token for a local user name (development only)."""
+
+    username: str
+
+
+class DevTokenReply(Message, kw_only=True):
+    ok: bool
+    #: A JWT that auth.validate accepts as a ``bearer`` credential until ``expires_at``.
+    token: str = ""
+    expires_at: float = 0.0
+    #: ``disabled`` (the dev issuer is off), ``bad_username``.
+    reason: str = ""
+
+
+class SignInConfigRequest(Message, kw_only=True):
+    pass
+
+
+class SignInConfig(Message, kw_only=True):
+    """Which ways to sign in exist, for a web app to offer them."""
+
+    api_keys: bool = False
+    dev_issuer: bool = False
+    #: OpenID Connect sign-in (Cognito's hosted UI) when configured: the issuer URL, which serves
+    #: ``/.well-known/openid-configuration``; the app client id; where the IdP sends the user back.
+    oidc_authority: str = ""
+    oidc_client_id: str = ""
+    oidc_redirect_uri: str = ""

@@ -8,23 +8,24 @@ import json
 import pytest
 from voice_edge import protocol as p
 from voice_proto import messages as m
+from voice_proto.auth import Credential
 
 
 class TestOffer:
     def test_protocol_and_key(self) -> None:
         offer = p.parse_offer(["voice.v1.binary", "key.abc123"])
         assert offer.protocol == p.BINARY_PROTOCOL
-        assert offer.credential == p.Credential(m.CredentialScheme.API_KEY, "abc123")
+        assert offer.credential == Credential(m.CredentialScheme.API_KEY, "abc123")
 
     def test_bearer_and_resume(self) -> None:
         offer = p.parse_offer(["voice.v1", "bearer.eyJ.a.b", "resume.tok"])
-        assert offer.credential == p.Credential(m.CredentialScheme.BEARER, "eyJ.a.b")
+        assert offer.credential == Credential(m.CredentialScheme.BEARER, "eyJ.a.b")
         assert offer.resume_token == "tok"
 
     def test_a_lone_non_voice_protocol_is_an_api_key(self) -> None:
         offer = p.parse_offer(["legacy-key-value"])
         assert offer.protocol == p.JSON_PROTOCOL
-        assert offer.credential == p.Credential(m.CredentialScheme.API_KEY, "legacy-key-value")
+        assert offer.credential == Credential(m.CredentialScheme.API_KEY, "legacy-key-value")
 
     @pytest.mark.parametrize(
         "offered", [["voice.v1"], ["voice.v2"], [], ["voice.v1", "key."], ["some", "thing"]], ids=str
@@ -132,3 +133,29 @@ class TestServerEvents:
             "stage": "speculative",
             "interrupted": False,
         }
+
+
+@pytest.mark.parametrize(
+    ("reason", "code"),
+    [
+        ("expired", 4401),
+        ("unknown_key", 4401),
+        ("", 4401),
+        ("rate_limited", 4429),
+        ("jwks_unavailable", 1013),
+    ],
+)
+def test_a_refused_credential_closes_with_the_code_that_tells_the_client_what_to_do(
+    reason: str, code: int
+) -> None:
+    assert p.refusal_close(reason)[0] == code
+
+
+def test_the_session_event_carries_a_bearer_expiry_only() -> None:
+    assert "expiresAt" not in json.loads(p.session_event("s" * 20, "tok"))
+    assert json.loads(p.session_event("s" * 20, "tok", 1234.0))["expiresAt"] == 1234.0
+    assert json.loads(p.auth_event("expiring", 99.0)) == {
+        "event": "auth",
+        "state": "expiring",
+        "expiresAt": 99.0,
+    }

@@ -7,6 +7,8 @@ Use it with NOVA_ENGINE=voice_testkit.engines:ScriptedFactory. It obeys typed te
 - ``interrupt`` (or any audio while it speaks): reports the interruption, then, like a model whose
   audio was already on the way, still emits three chunks of that turn (flagged late), which must
   never reach a client;
+- ``user <words>``: the user said ``<words>`` (a FINAL user transcript, as a model reports what it
+  heard); the next ``speak`` answers in the same turn;
 - ``fail``: a fatal error.
 """
 
@@ -41,6 +43,7 @@ class ScriptedEngine(QueuedEngine):
     def __init__(self) -> None:
         super().__init__()
         self._turn = 0
+        self._user_turn: int | None = None
         self._speaking: asyncio.Task[None] | None = None
         self._cut = asyncio.Event()
 
@@ -54,9 +57,16 @@ class ScriptedEngine(QueuedEngine):
     async def push_text(self, text: str) -> None:
         command, _, argument = text.partition(" ")
         if command == "speak":
-            self._turn += 1
+            turn, self._user_turn = self._user_turn, None
+            if turn is None:
+                self._turn += 1
+                turn = self._turn
             self._cut = asyncio.Event()
-            self._speaking = asyncio.create_task(self._speak(self._turn, int(argument or "50")))
+            self._speaking = asyncio.create_task(self._speak(turn, int(argument or "50")))
+        elif command == "user":
+            self._turn += 1
+            self._user_turn = self._turn
+            self.emit(m.Transcript(turn_id=self._turn, role=m.Role.USER, text=argument, stage=m.Stage.FINAL))
         elif command == "interrupt":
             self._cut.set()
         elif command == "fail":

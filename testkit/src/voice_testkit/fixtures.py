@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from .databases import database_url, postgres_url
 from .nats import NatsServer
 from .stack import Stack
+
+__all__ = ["database_url", "fresh_stack", "nats_url", "own_nats", "postgres_url", "stack"]
 
 
 def docker_engine_available() -> bool:

@@ -29,6 +29,7 @@ class Stack:
         self.env = env
         self.processes: dict[str, ManagedProcess] = {}
         self.edge_ports: dict[str, int] = {}
+        self.http_ports: dict[str, int] = {}
         self._ready_urls: dict[str, str] = {}
 
     def _env(self, extra: dict[str, str]) -> dict[str, str]:
@@ -44,10 +45,17 @@ class Stack:
             NOVA_HEARTBEAT_INTERVAL="0.5",
             EDGE_HEARTBEAT_TIMEOUT="2.0",
             EDGE_START_TIMEOUT="3.0",
+            # Files a service would keep in .data/ go to this stack's own folder.
+            AUTH_DEV_KEY_PATH=str(self.work_dir / "auth-dev-key.pem"),
+            TRANSCRIPTS_DATABASE_URL=f"sqlite+aiosqlite:///{self.work_dir / 'transcripts.db'}",
         )
         env.update(self.env)
         env.update(extra)
         return env
+
+    def service_env(self, **extra: str) -> dict[str, str]:
+        """The environment a service of this stack gets (for a process the stack does not know)."""
+        return self._env(extra)
 
     def _start(self, name: str, command: str, port: int, env: dict[str, str], wait: bool) -> ManagedProcess:
         if name in self.processes and self.processes[name].running:
@@ -77,6 +85,18 @@ class Stack:
         port = free_port()
         self.edge_ports[name] = port
         return self._start(name, "voice-edge", port, {"EDGE_PORT": str(port), **env}, wait)
+
+    def start_transcripts(
+        self, name: str = "transcripts", *, wait: bool = True, **env: str
+    ) -> ManagedProcess:
+        """The transcripts service; its database is a SQLite file in the stack's folder unless
+        ``TRANSCRIPTS_DATABASE_URL`` is given. Restarting it under the same name keeps its port."""
+        port = self.http_ports.get(name) or free_port()
+        self.http_ports[name] = port
+        return self._start(name, "voice-transcripts", port, {"TRANSCRIPTS_HTTP_PORT": str(port), **env}, wait)
+
+    def service_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.http_ports[name]}"
 
     def start_spine(self, **env: str) -> Stack:
         """auth, one worker and one edge, started side by side."""

@@ -6,15 +6,18 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import nats.errors
 import structlog
 from fastapi import FastAPI, WebSocket
 from fastapi.staticfiles import StaticFiles
 from opentelemetry import metrics
 from voice_proto import Bus, BusError
+from voice_proto.auth import AuthClient
 from voice_proto.ops import probe_routes
+from voice_proto.streams import ensure_records_stream
 
 from . import protocol as p
-from .auth_client import AuthClient
+from .api import api_router
 from .session import EdgeSession, Outcome
 from .settings import EdgeSettings
 
@@ -45,6 +48,17 @@ class Edge:
         self.auth = AuthClient(
             self.bus, timeout=self.settings.auth_timeout, cache_seconds=self.settings.auth_cache_seconds
         )
+        await self._ensure_records_stream()
+
+    async def _ensure_records_stream(self) -> None:
+        """Every session starts here, so the stream that records it exists before its first record,
+        even when no transcripts service has run yet on a new NATS server. Best effort: the voice
+        path does not depend on JetStream."""
+        assert self.bus is not None
+        try:
+            await ensure_records_stream(self.bus.nc.jetstream(timeout=self.settings.auth_timeout))
+        except (nats.errors.Error, TimeoutError, OSError) as exc:
+            log.warning("cannot ensure the records stream; transcripts may miss sessions", error=str(exc))
 
     async def shutdown(self) -> None:
         """Stop taking connections; close every client with 1012 so it reconnects and resumes elsewhere."""
@@ -82,7 +96,8 @@ class Edge:
             return
         if not identity.ok:
             log.info("connection refused", reason=identity.reason, source=source)
-            await _refuse(ws, offer, p.Close.UNAUTHORIZED, "unauthorized", identity.reason or "refused")
+            code, reason = p.refusal_close(identity.reason)
+            await _refuse(ws, offer, code, reason, identity.reason or "refused")
             return
         resume = ws.query_params.get("session")
         if resume is not None and not offer.resume_token:
@@ -90,7 +105,7 @@ class Edge:
                 ws, offer, p.Close.RESUME_REFUSED, "resume needs a resume.<token> subprotocol", "resume"
             )
             return
-        session = EdgeSession(ws, self.bus, self.settings, offer, identity)
+        session = EdgeSession(ws, self.bus, self.settings, offer, identity, self.auth)
         self.sessions.add(session)
         try:
             await session.run(resume)
@@ -117,6 +132,7 @@ def create_app(settings: EdgeSettings, edge: Edge | None = None) -> FastAPI:
 
     app = FastAPI(title="voice edge", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.edge = edge
+    app.include_router(api_router(edge))
 
     @app.websocket("/ws")
     async def ws_endpoint(ws: WebSocket) -> None:

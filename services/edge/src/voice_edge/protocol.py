@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 from voice_proto import messages as m
+from voice_proto.auth import UNAVAILABLE_REASONS, Credential
 
 JSON_PROTOCOL = "voice.v1"
 BINARY_PROTOCOL = "voice.v1.binary"
@@ -34,7 +35,8 @@ class Close(IntEnum):
     UNAUTHORIZED = 4401  # the credential was refused (or missing)
     RESUME_REFUSED = 4403  # wrong or expired resume token, or the session is gone
     TAKEN_OVER = 4409  # the session was resumed by another connection
-    RATE_LIMITED = 4429  # audio faster than real time beyond the burst allowance
+    RATE_LIMITED = 4429  # audio faster than real time, or too many failed sign-ins from this address
+    AUTH_EXPIRED = 4440  # the credential expired (or was revoked) and no fresh token came in time
 
 
 class ErrorCode(StrEnum):
@@ -53,6 +55,9 @@ class ErrorCode(StrEnum):
     NO_WORKER = "no_worker"
     WORKER_LOST = "worker_lost"
     SESSION_FAILED = "session_failed"
+    AUTH_EXPIRED = "auth_expired"
+    AUTH_REFUSED = "auth_refused"
+    AUTH_UNAVAILABLE = "auth_unavailable"
 
 
 class ProtocolError(Exception):
@@ -68,15 +73,6 @@ class ProtocolError(Exception):
 class CredentialKind(StrEnum):
     API_KEY = "key"
     BEARER = "bearer"
-
-
-@dataclass(frozen=True)
-class Credential:
-    scheme: m.CredentialScheme
-    value: str
-
-    def __repr__(self) -> str:  # never print the secret
-        return f"Credential({self.scheme.value}, <redacted>)"
 
 
 @dataclass(frozen=True)
@@ -211,14 +207,31 @@ def media_event(pcm: bytes) -> str:
     return '{"event":"media","data":"' + base64.b64encode(pcm).decode("ascii") + '"}'
 
 
-def session_event(session_id: str, resume_token: str) -> str:
+def session_event(session_id: str, resume_token: str, expires_at: float = 0.0) -> str:
+    """``expiresAt``: when the session's bearer token expires (absent for API keys)."""
+    fields: dict[str, Any] = {"expiresAt": expires_at} if expires_at else {}
     return render(
         "session",
         sessionId=session_id,
         resumeToken=resume_token,
         inputRate=m.INPUT_RATE,
         outputRate=m.OUTPUT_RATE,
+        **fields,
     )
+
+
+def auth_event(state: str, expires_at: float) -> str:
+    """``expiring``: send ``{"type":"auth","token":...}`` before ``expiresAt``; ``refreshed``: done."""
+    return render("auth", state=state, expiresAt=expires_at)
+
+
+def refusal_close(reason: str) -> tuple[int, str]:
+    """The close code and reason for a refused credential: the client's fault, or the server's."""
+    if reason == "rate_limited":
+        return Close.RATE_LIMITED, "too many failed sign-ins"
+    if reason in UNAVAILABLE_REASONS:
+        return Close.TRY_AGAIN_LATER, "authentication unavailable"
+    return Close.UNAUTHORIZED, f"unauthorized: {reason or 'refused'}"
 
 
 def error_event(code: ErrorCode | str, message: str) -> str:

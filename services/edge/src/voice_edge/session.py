@@ -15,17 +15,19 @@ from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 
+import msgspec
 import structlog
 from nats.aio.subscription import Subscription
 from opentelemetry import trace
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from voice_proto import Bus, BusError, Delivery, channels
 from voice_proto import messages as m
+from voice_proto.auth import AuthClient, Credential
+from voice_proto.ratelimit import TokenBucket
 from voice_proto.tracecontext import headers_for, trace_id_hex
 
 from . import protocol as p
 from .placement import place_session
-from .ratelimit import TokenBucket
 from .settings import EdgeSettings
 
 log = structlog.get_logger("voice_edge.session")
@@ -43,6 +45,7 @@ class Outcome(Enum):
     ABUSE = "abuse"  # closed for bad behaviour: the session ends
     TAKEN_OVER = "taken_over"  # another connection resumed the session
     FAILED = "failed"  # the session cannot go on (no worker, fatal engine error)
+    EXPIRED = "auth_expired"  # the credential expired and was not renewed: the session ends
 
 
 @dataclass(frozen=True)
@@ -64,12 +67,18 @@ class EdgeSession:
         settings: EdgeSettings,
         offer: p.Offer,
         identity: m.ValidateReply,
+        auth: AuthClient,
     ) -> None:
         self.ws = ws
         self.bus = bus
         self.settings = settings
         self.offer = offer
         self.identity = identity
+        self.auth = auth
+        #: The credential the session holds now: the offered one, or the last token the client sent.
+        self.credential: Credential | None = offer.credential
+        self.source = ws.client.host if ws.client else ""
+        self._renewed = asyncio.Event()
         self.binary = offer.protocol == p.BINARY_PROTOCOL
         self.conn_id = secrets.token_hex(8)
         self.id = ""
@@ -114,7 +123,7 @@ class EdgeSession:
                 return
             self._log = self._log.bind(session_id=self.id)
             await self.ws.accept(subprotocol=self.offer.selected)
-            await self._send_text(p.session_event(self.id, self.resume_token))
+            await self._send_text(p.session_event(self.id, self.resume_token, self._bearer_expiry()))
             self._ready.set()
             request = await self._serve()
             span.set_attribute("session.outcome", request.outcome.value)
@@ -174,6 +183,7 @@ class EdgeSession:
         helpers = [
             asyncio.create_task(self._watch_worker(), name=f"watch-{self.id}"),
             asyncio.create_task(self._keep_alive(), name=f"keepalive-{self.id}"),
+            asyncio.create_task(self._watch_expiry(), name=f"expiry-{self.id}"),
         ]
         try:
             done, _ = await asyncio.wait({reader, self._closing}, return_when=asyncio.FIRST_COMPLETED)
@@ -197,6 +207,8 @@ class EdgeSession:
                 await self._control(m.ControlKind.CLIENT_GONE)
             case Outcome.FAILED:
                 await self._control(m.ControlKind.HANGUP)
+            case Outcome.EXPIRED:
+                await self._control(m.ControlKind.HANGUP, reason=Outcome.EXPIRED.value)
             case Outcome.TAKEN_OVER:
                 pass
         await self._unsubscribe()
@@ -205,10 +217,13 @@ class EdgeSession:
                 await self.ws.close(request.code, request.reason)
         self._log.info("connection closed", outcome=request.outcome.value, code=request.code)
 
-    async def _control(self, kind: m.ControlKind) -> None:
+    async def _control(self, kind: m.ControlKind, reason: str = "") -> None:
         with contextlib.suppress(BusError, OSError):
             await self.bus.publish(
-                channels.IN_CONTROL, m.Control(kind=kind), session_id=self.id, headers=self._headers
+                channels.IN_CONTROL,
+                m.Control(kind=kind, reason=reason),
+                session_id=self.id,
+                headers=self._headers,
             )
 
     # --- client -> bus ---------------------------------------------------------------------------
@@ -256,8 +271,8 @@ class EdgeSession:
                 )
             case p.ClientEnd():
                 return CloseRequest(p.Close.NORMAL, "session ended", Outcome.HANGUP)
-            case p.ClientAuth():
-                await self._send_error(p.ErrorCode.INVALID_MESSAGE, "this session does not expire")
+            case p.ClientAuth(token):
+                await self._renew(Credential(m.CredentialScheme.BEARER, token))
         return None
 
     async def _on_audio(self, audio: p.ClientAudio) -> CloseRequest | None:
@@ -359,6 +374,68 @@ class EdgeSession:
 
     async def _send_error(self, code: p.ErrorCode, message: str) -> None:
         await self._send_text(p.error_event(code, message))
+
+    # --- credential expiry and renewal ------------------------------------------------------------
+
+    def _bearer_expiry(self) -> float:
+        if self.credential is not None and self.credential.scheme is m.CredentialScheme.BEARER:
+            return self.identity.expires_at
+        return 0.0
+
+    async def _renew(self, credential: Credential) -> None:
+        """A fresh token from the client: the session goes on under it if it names the same principal."""
+        try:
+            reply = await self.auth.validate(credential, self.source)
+        except BusError:
+            await self._send_error(p.ErrorCode.AUTH_UNAVAILABLE, "cannot check the token now; try again")
+            return
+        if not reply.ok:
+            self._log.info("token renewal refused", reason=reply.reason)
+            await self._send_error(p.ErrorCode.AUTH_REFUSED, f"token refused: {reply.reason}")
+            return
+        if reply.principal != self.identity.principal:
+            await self._send_error(p.ErrorCode.AUTH_REFUSED, "the token is for another principal")
+            return
+        self.identity, self.credential = reply, credential
+        self._renewed.set()
+        await self._send_text(p.auth_event("refreshed", self._bearer_expiry()))
+
+    async def _until(self, when: float) -> bool:
+        """Wait until the wall-clock time ``when``; True if the credential was renewed meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._renewed.wait(), max(0.0, when - time.time()))
+        return self._renewed.is_set()
+
+    async def _watch_expiry(self) -> None:
+        """End the session when its credential expires and was not renewed.
+
+        A bearer session is told ``expiring`` ahead of time so the client can send a fresh token.
+        An API key's answer also expires (so a revoked key stops working): it is checked again.
+        """
+        while expires_at := self.identity.expires_at:
+            self._renewed.clear()  # a renewal from here on wakes the waits below
+            notice_at = expires_at - self.settings.auth_renew_notice
+            if self._bearer_expiry() and time.time() < notice_at:
+                if await self._until(notice_at):
+                    continue
+                await self._send_text(p.auth_event("expiring", expires_at))
+            if await self._until(expires_at):
+                continue
+            if self.credential is not None and self.credential.scheme is m.CredentialScheme.API_KEY:
+                try:
+                    reply = await self.auth.validate(self.credential, self.source)
+                except BusError:
+                    self.identity = msgspec.structs.replace(self.identity, expires_at=time.time() + 30)
+                    continue  # auth is down: not the client's fault, ask again shortly
+                if reply.ok and reply.expires_at > time.time():
+                    self.identity = reply
+                    continue
+            self._log.info(
+                "credential expired", scheme=self.credential.scheme.value if self.credential else ""
+            )
+            await self._send_error(p.ErrorCode.AUTH_EXPIRED, "the credential expired; sign in again")
+            self.request_close(p.Close.AUTH_EXPIRED, "credential expired", Outcome.EXPIRED)
+            return
 
     # --- worker health and handover --------------------------------------------------------------
 

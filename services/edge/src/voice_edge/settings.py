@@ -18,6 +18,8 @@ class EdgeSettings(ServiceSettings):
     auth_timeout: float = Field(default=2.0, gt=0)
     #: Longest a positive auth answer is reused (it is never reused past its own expiry).
     auth_cache_seconds: float = Field(default=300.0, ge=0)
+    #: Seconds before a bearer token expires that the client is told to send a fresh one.
+    auth_renew_notice: float = Field(default=60.0, ge=0)
     #: Seconds without a worker heartbeat before the session moves to another worker.
     heartbeat_timeout: float = Field(default=4.0, gt=0)
     #: Seconds between keepalives to the worker (it suspends sessions whose edge falls silent).

@@ -128,7 +128,7 @@ class WorkerSession:
             case m.ControlKind.END_OF_UTTERANCE:
                 await self.engine.end_of_utterance()
             case m.ControlKind.HANGUP:
-                self._finish_soon("hangup")
+                self._finish_soon(control.reason or "hangup")
             case m.ControlKind.CLIENT_GONE:
                 await self.suspend("client_gone")
             case m.ControlKind.RESUME:

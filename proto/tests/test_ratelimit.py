@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from voice_edge.ratelimit import TokenBucket
+from voice_proto.ratelimit import TokenBucket
 
 
 class Clock:

@@ -1,4 +1,5 @@
-"""A token bucket: audio may arrive as fast as it plays, plus a burst allowance."""
+"""A token bucket: something may happen at a steady rate, plus a burst allowance (audio as fast
+as it plays at the edge; failed sign-ins per source at the auth service)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ class TokenBucket:
         self._clock = clock
         self._last = clock()
 
-    def take(self, amount: float) -> bool:
+    def available(self) -> float:
         now = self._clock()
         self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
         self._last = now
-        if amount > self._tokens:
+        return self._tokens
+
+    def take(self, amount: float) -> bool:
+        if amount > self.available():
             return False
         self._tokens -= amount
         return True

@@ -1,0 +1,90 @@
+"""``/api``: what the web app asks the edge over plain HTTP, same-origin.
+
+- ``GET /api/config``: which sign-in modes exist (asked of the auth service over ``auth.config``),
+  and how to open the WebSocket.
+- ``POST /api/dev/token`` ``{"username": "..."}``: a short-lived JWT from the auth service's dev
+  issuer (``auth.dev.token``), for the web app's dev sign-in; 404 when the dev issuer is off.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from voice_proto import Bus, BusError, channels
+from voice_proto import messages as m
+
+from . import protocol as p
+
+if TYPE_CHECKING:
+    from .app import Edge
+
+
+class DevTokenBody(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+
+
+def _unavailable() -> JSONResponse:
+    return JSONResponse({"error": "auth_unavailable"}, status_code=503, headers={"Retry-After": "2"})
+
+
+def api_router(edge: Edge) -> APIRouter:
+    router = APIRouter(prefix="/api")
+
+    def bus() -> Bus:
+        if edge.bus is None:
+            raise BusError("not connected")
+        return edge.bus
+
+    @router.get("/config")
+    async def config() -> JSONResponse:
+        try:
+            sign_in: m.SignInConfig = await bus().request(
+                channels.AUTH_CONFIG, m.SignInConfigRequest(), timeout=edge.settings.auth_timeout
+            )
+        except BusError:
+            return _unavailable()
+        oidc: dict[str, Any] | None = None
+        if sign_in.oidc_authority:
+            oidc = {
+                "authority": sign_in.oidc_authority,
+                "clientId": sign_in.oidc_client_id,
+                "redirectUri": sign_in.oidc_redirect_uri or None,
+            }
+        return JSONResponse(
+            {
+                "signIn": {
+                    "apiKey": sign_in.api_keys,
+                    "dev": {"tokenUrl": "/api/dev/token"} if sign_in.dev_issuer else None,
+                    "oidc": oidc,
+                },
+                "websocket": {
+                    "path": "/ws",
+                    "protocols": list(p.PROTOCOLS),
+                    "credential": ["bearer.<jwt>", "key.<api-key>"],
+                },
+            },
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @router.post("/dev/token")
+    async def dev_token(body: DevTokenBody) -> JSONResponse:
+        try:
+            reply: m.DevTokenReply = await bus().request(
+                channels.AUTH_DEV_TOKEN,
+                m.DevTokenRequest(username=body.username),
+                timeout=edge.settings.auth_timeout,
+            )
+        except BusError:
+            return _unavailable()
+        if not reply.ok:
+            status = 404 if reply.reason == "disabled" else 400
+            return JSONResponse({"error": reply.reason}, status_code=status)
+        return JSONResponse(
+            {"token": reply.token, "tokenType": "Bearer", "expiresAt": reply.expires_at},
+            headers={"Cache-Control": "no-store"},
+        )
+
+    return router
