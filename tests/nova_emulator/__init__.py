@@ -18,7 +18,15 @@ from .certs import TlsFiles, make_tls_files
 from .model import Answer, ModelConfig, StreamPlan, StreamRecord
 from .server import EmulatorServer
 
-__all__ = ["Answer", "EmulatorServer", "EmulatorThread", "ModelConfig", "StreamPlan", "StreamRecord", "worker_env"]
+__all__ = [
+    "Answer",
+    "EmulatorServer",
+    "EmulatorThread",
+    "ModelConfig",
+    "StreamPlan",
+    "StreamRecord",
+    "worker_env",
+]
 
 
 def worker_env(url: str, tls: TlsFiles, work_dir: Path) -> dict[str, str]:

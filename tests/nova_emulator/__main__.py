@@ -22,7 +22,9 @@ async def main() -> None:
     parser.add_argument("--time-limit", type=float, default=480.0)
     args = parser.parse_args()
     tls = make_tls_files(args.dir)
-    config = ModelConfig(endpoint_ms=args.endpoint_ms, answer_chunks=args.answer_chunks, time_limit=args.time_limit)
+    config = ModelConfig(
+        endpoint_ms=args.endpoint_ms, answer_chunks=args.answer_chunks, time_limit=args.time_limit
+    )
     server = EmulatorServer(tls, config)
     await server.start(port=args.port)
     print(json.dumps({"url": server.url, "ca": str(tls.ca)}), flush=True)

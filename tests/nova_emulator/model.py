@@ -41,8 +41,10 @@ class StreamPlan:
     #: (the response ends without a word).
     fault: str = ""
     fault_message: str = ""
-    #: ``start`` (right after promptStart) or ``utterance`` (after the first user transcript).
+    #: ``start`` (right after promptStart) or ``utterance`` (after a user transcript).
     fault_on: str = "utterance"
+    #: Utterances answered normally before the one that faults.
+    skip_utterances: int = 0
     #: The per-connection limit in seconds (None: the emulator's).
     time_limit: float | None = None
 
@@ -167,7 +169,12 @@ class FakeNova:
     async def _send(self, name: str, body: dict[str, Any]) -> None:
         if self.record.ended:
             return
-        full = {"sessionId": self.session_id, "promptName": self.prompt, "completionId": self.completion_id, **body}
+        full = {
+            "sessionId": self.session_id,
+            "promptName": self.prompt,
+            "completionId": self.completion_id,
+            **body,
+        }
         await self.out.event({"event": {name: full}})
 
     async def _fault(self) -> None:
@@ -181,7 +188,9 @@ class FakeNova:
         elif plan.fault == "end":
             await self.out.end()
         else:
-            await self.out.exception(plan.fault, plan.fault_message or EXCEPTION_MESSAGES.get(plan.fault, "error"))
+            await self.out.exception(
+                plan.fault, plan.fault_message or EXCEPTION_MESSAGES.get(plan.fault, "error")
+            )
             await self.out.end()
         self.record.ended = True
 
@@ -197,7 +206,9 @@ class FakeNova:
         await self.out.end()
         self.record.ended = True
 
-    async def _block(self, kind: str, role: str, content_events: list[tuple[str, dict[str, Any]]], stop: str, **extra: Any) -> None:
+    async def _block(
+        self, kind: str, role: str, content_events: list[tuple[str, dict[str, Any]]], stop: str, **extra: Any
+    ) -> None:
         content_id = str(uuid.uuid4())
         await self._send("contentStart", {"contentId": content_id, "type": kind, "role": role, **extra})
         for name, body in content_events:
@@ -224,7 +235,8 @@ class FakeNova:
                 self.record.user_transcripts.append(transcript)
                 await self._text("USER", "FINAL", transcript)
                 plan = self.record.plan
-                if plan.fault and plan.fault_on == "utterance" and not self._fault_fired:
+                heard = len(self.record.user_transcripts)
+                if plan.fault and plan.fault_on == "utterance" and heard > plan.skip_utterances:
                     await self._fault()
                     return
             await self._answer(words)
@@ -242,7 +254,11 @@ class FakeNova:
             # Words of no vocabulary: the client's cue to speak first.
             text = "Hello! How can I help you today?"
         elif "story" in words:
-            text, chunks, realtime = "Once upon a time there was a long story.", self.config.story_chunks, True
+            text, chunks, realtime = (
+                "Once upon a time there was a long story.",
+                self.config.story_chunks,
+                True,
+            )
         if self.over:
             return
         answer = Answer(key, text, chunks)
@@ -312,7 +328,9 @@ class FakeNova:
                 answer.interrupted = True
                 break
             pcm = tagged_chunk(answer.key, index, answer.chunks, time.monotonic_ns())
-            await self._send("audioOutput", {"contentId": content_id, "content": base64.b64encode(pcm).decode()})
+            await self._send(
+                "audioOutput", {"contentId": content_id, "content": base64.b64encode(pcm).decode()}
+            )
             answer.sent += 1
             if realtime:
                 await asyncio.sleep(max(0.0, started + (index + 1) * chunk_seconds - time.monotonic()))

@@ -92,7 +92,9 @@ class _Stream:
             return
         inner_headers = inner.message.headers
         if inner_headers.get(":message-type") != "event" or inner_headers.get(":event-type") != "chunk":
-            model.validator.violations.append(f"{model.record.label}: inner frame headers {dict(inner_headers)}")
+            model.validator.violations.append(
+                f"{model.record.label}: inner frame headers {dict(inner_headers)}"
+            )
             return
         try:
             document = json.loads(base64.b64decode(json.loads(inner.message.payload)["bytes"]))
@@ -134,11 +136,15 @@ class _Stream:
 
 
 class _Connection:
-    def __init__(self, server: EmulatorServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, server: EmulatorServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         self.server = server
         self.reader = reader
         self.writer = writer
-        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
+        self.h2 = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
+        )
         self.state = asyncio.Condition()
         self.streams: dict[int, _Stream] = {}
 
@@ -191,7 +197,9 @@ class _Connection:
         match = _PATH.match(path)
         request_id = str(uuid.uuid4())
         if headers.get(":method") != "POST" or match is None:
-            self._respond_error(stream_id, 404, "UnknownOperationException", f"no route for {path}", request_id)
+            self._respond_error(
+                stream_id, 404, "UnknownOperationException", f"no route for {path}", request_id
+            )
             return
         model_id = unquote(match["model"])
         plan = self.server.next_plan()
@@ -220,7 +228,9 @@ class _Connection:
             )
         stream.task = asyncio.ensure_future(stream.run())
 
-    def _respond_error(self, stream_id: int, status: int, error_type: str, message: str, request_id: str) -> None:
+    def _respond_error(
+        self, stream_id: int, status: int, error_type: str, message: str, request_id: str
+    ) -> None:
         self.h2.send_headers(
             stream_id,
             [
@@ -239,7 +249,9 @@ class _Connection:
                 if self.streams.get(stream_id) is None or self.streams[stream_id].closed:
                     raise StreamGone
                 try:
-                    window = min(self.h2.local_flow_control_window(stream_id), self.h2.max_outbound_frame_size)
+                    window = min(
+                        self.h2.local_flow_control_window(stream_id), self.h2.max_outbound_frame_size
+                    )
                 except h2.exceptions.StreamClosedError:
                     raise StreamGone from None
                 if window <= 0:

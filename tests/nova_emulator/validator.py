@@ -64,7 +64,11 @@ class ProtocolValidator:
         """Validate one input event; returns (name, body) when it is well formed enough to act on."""
         if self.failed:
             return None
-        if not isinstance(document, dict) or set(document) != {"event"} or not isinstance(document["event"], dict):
+        if (
+            not isinstance(document, dict)
+            or set(document) != {"event"}
+            or not isinstance(document["event"], dict)
+        ):
             self._bad(f"not an event: {str(document)[:120]}")
             return None
         if len(document["event"]) != 1:
@@ -126,7 +130,11 @@ class ProtocolValidator:
         if turn is not None:
             if not self.nova_2:
                 self._bad("sessionStart: turnDetectionConfiguration on Nova Sonic v1")
-            elif not isinstance(turn, dict) or turn.get("endpointingSensitivity") not in ("HIGH", "MEDIUM", "LOW"):
+            elif not isinstance(turn, dict) or turn.get("endpointingSensitivity") not in (
+                "HIGH",
+                "MEDIUM",
+                "LOW",
+            ):
                 self._bad(f"sessionStart: turnDetectionConfiguration {turn!r}")
         unknown = set(body) - {"inferenceConfiguration", "turnDetectionConfiguration"}
         if unknown:
@@ -246,13 +254,19 @@ class ProtocolValidator:
             self._bad(f"tool result for an unknown toolUseId {use_id!r}")
         elif use_id in self.tool_results:
             self._bad(f"a second result for toolUseId {use_id!r}")
-        if config.get("type") != "TEXT" or config.get("textInputConfiguration") != {"mediaType": "text/plain"}:
+        if config.get("type") != "TEXT" or config.get("textInputConfiguration") != {
+            "mediaType": "text/plain"
+        }:
             self._bad(f"toolResultInputConfiguration {config!r}")
 
     def _on_textInput(self, body: dict[str, Any]) -> None:  # noqa: N802
         self._prompt_ok("textInput", body)
         block = self.open_block
-        if block is None or block.get("type") != "TEXT" or body.get("contentName") != block.get("contentName"):
+        if (
+            block is None
+            or block.get("type") != "TEXT"
+            or body.get("contentName") != block.get("contentName")
+        ):
             self._bad("textInput outside its TEXT block")
             return
         content = body.get("content")
@@ -266,7 +280,11 @@ class ProtocolValidator:
     def _on_toolResult(self, body: dict[str, Any]) -> None:  # noqa: N802
         self._prompt_ok("toolResult", body)
         block = self.open_block
-        if block is None or block.get("type") != "TOOL" or body.get("contentName") != block.get("contentName"):
+        if (
+            block is None
+            or block.get("type") != "TOOL"
+            or body.get("contentName") != block.get("contentName")
+        ):
             self._bad("toolResult outside its TOOL block")
             return
         content = body.get("content")

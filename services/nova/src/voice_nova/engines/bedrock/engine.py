@@ -145,7 +145,8 @@ class BedrockEngine(QueuedEngine):
         ]
         await stream.open(setup, reason=reason, parent=self._parent)
         if not primed_only:
-            self._continue_conversation(stream, greet=reason == "start" and self._setup.greet)
+            # Greet on the first stream that gets going (a stream that failed at once did not).
+            self._continue_conversation(stream, greet=self._setup.greet and self._conversation.turn == 0)
         return stream
 
     def _continue_conversation(self, stream: NovaStream, *, greet: bool = False) -> dict[str, int]:
@@ -180,6 +181,14 @@ class BedrockEngine(QueuedEngine):
         }
 
     async def _supervise(self) -> None:
+        try:
+            await self._keep_a_stream()
+        except Exception:
+            # A bug of ours must end the session visibly, never leave it without a model.
+            self._log.exception("nova engine failed")
+            self.emit(m.ErrorEvent(code="engine_failed", message="the speech engine failed", fatal=True))
+
+    async def _keep_a_stream(self) -> None:
         budget = RetryBudget(
             self._settings.max_retries, self._settings.retry_base_delay, self._settings.retry_max_delay
         )

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import structlog
 from aws_sdk_bedrock_runtime.client import AsyncBedrockRuntimeClient
@@ -161,8 +162,10 @@ class NovaStream:
     async def _read(self, stream: object, setup_span: trace.Span) -> None:
         try:
             try:
+                # Shielded: a timeout here must not cancel the SDK's own future, which its
+                # close() awaits again.
                 output, receiver = await asyncio.wait_for(
-                    stream.await_output(),  # type: ignore[attr-defined]
+                    asyncio.shield(stream.await_output()),  # type: ignore[attr-defined]
                     self._settings.connect_timeout,
                 )
             except TimeoutError:
@@ -223,9 +226,31 @@ class NovaStream:
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            # Bounded: the SDK's writer can hold off a cancellation while its buffer is stuck.
+            await asyncio.wait(tasks, timeout=self._settings.close_timeout)
         stream, self._stream = self._stream, None
         if stream is not None:
-            # awscrt complains when a finished HTTP/2 stream is closed again; nothing to act on.
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(stream.close(), self._settings.close_timeout)  # type: ignore[attr-defined]
+            _detach(_close_halves(stream, self._settings.close_timeout))
+
+
+async def _close_halves(stream: Any, timeout: float) -> None:
+    """Each side on its own, never the SDK's close(), which first waits for response headers that
+    a dead stream never sends. awscrt complains about closing a finished HTTP/2 stream again;
+    there is nothing to act on."""
+    halves = [stream.input_stream]
+    if stream.output_stream is not None:
+        halves.append(stream.output_stream)
+    for half in halves:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(half.close(), timeout)
+
+
+#: Closings that run on their own: a stuck one must never hold up a session (kept referenced).
+_closing: set[asyncio.Task[None]] = set()
+
+
+def _detach(coroutine: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.create_task(coroutine)
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
