@@ -6,16 +6,15 @@ Every test ends with the emulator's verdict on what the worker sent: well formed
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from nova_emulator import EmulatorThread, StreamPlan, StreamRecord
-from nova_emulator.speech import VOCABULARY, read_tag, say
+from nova_emulator.speech import VOCABULARY, read_tag
+from nova_emulator.talk import answer_chunks, speak, until
 from voice_proto import Bus, channels
 from voice_proto import messages as m
 from voice_testkit.client import VoiceClient
@@ -85,35 +84,8 @@ async def protocol_checked(nova: Nova) -> AsyncIterator[None]:
     assert not violations, violations
 
 
-async def until(condition: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.05)
-
-
-async def speak(client: VoiceClient, *words: str) -> None:
-    """Say the words in real time, 20 ms a frame; the silence after them is the worker's to fill."""
-    pcm = say(*words)
-    for start in range(0, len(pcm), 640):
-        await client.send_audio(pcm[start : start + 640])
-        await asyncio.sleep(0.02)
-
-
 def key(word: str) -> int:
     return VOCABULARY.index(word)
-
-
-def answer_chunks(client: VoiceClient, answer: int) -> list[int]:
-    """The chunk indices of one answer's audio, in the order the client got them."""
-    indices = []
-    for event in client.events:
-        if event["event"] == "media":
-            tag = read_tag(event["pcm"])
-            if tag is not None and tag.answer == answer:
-                indices.append(tag.index)
-    return indices
 
 
 def events(client: VoiceClient, name: str, **fields: Any) -> list[dict[str, Any]]:

@@ -110,7 +110,7 @@ class ProtocolValidator:
 
     # --- events -----------------------------------------------------------------------------------
 
-    def _on_sessionStart(self, body: dict[str, Any]) -> None:  # noqa: N802 - Nova's event names
+    def _on_sessionStart(self, body: dict[str, Any]) -> None:
         self._need_phase("sessionStart", "new")
         self.phase = "session"
         inference = body.get("inferenceConfiguration")
@@ -140,7 +140,7 @@ class ProtocolValidator:
         if unknown:
             self._bad(f"sessionStart: unknown fields {sorted(unknown)}")
 
-    def _on_promptStart(self, body: dict[str, Any]) -> None:  # noqa: N802
+    def _on_promptStart(self, body: dict[str, Any]) -> None:
         self._need_phase("promptStart", "session")
         self.phase = "prompt"
         self.prompt = str(body.get("promptName") or "")
@@ -178,7 +178,7 @@ class ProtocolValidator:
                     self._bad(f"promptStart: inputSchema.json of {spec.get('name')} is not JSON")
                 self.tools.append({"name": spec.get("name"), "schema": schema})
 
-    def _on_contentStart(self, body: dict[str, Any]) -> None:  # noqa: N802
+    def _on_contentStart(self, body: dict[str, Any]) -> None:
         self._need_phase("contentStart", "prompt", "audio")
         self._prompt_ok("contentStart", body)
         if self.open_block is not None:
@@ -259,7 +259,7 @@ class ProtocolValidator:
         }:
             self._bad(f"toolResultInputConfiguration {config!r}")
 
-    def _on_textInput(self, body: dict[str, Any]) -> None:  # noqa: N802
+    def _on_textInput(self, body: dict[str, Any]) -> None:
         self._prompt_ok("textInput", body)
         block = self.open_block
         if (
@@ -277,7 +277,7 @@ class ProtocolValidator:
             self._bad(f"textInput of {len(content.encode())} bytes (limit {MAX_TEXT_INPUT_BYTES})")
         self.block_text.append(content)
 
-    def _on_toolResult(self, body: dict[str, Any]) -> None:  # noqa: N802
+    def _on_toolResult(self, body: dict[str, Any]) -> None:
         self._prompt_ok("toolResult", body)
         block = self.open_block
         if (
@@ -294,7 +294,7 @@ class ProtocolValidator:
             self._bad(f"toolResult content is not JSON: {str(content)[:80]!r} (Tool Response parsing error)")
         self.block_text.append(str(content))
 
-    def _on_audioInput(self, body: dict[str, Any]) -> None:  # noqa: N802
+    def _on_audioInput(self, body: dict[str, Any]) -> None:
         self._prompt_ok("audioInput", body)
         if self.phase != "audio" or body.get("contentName") != self.audio_content:
             self._bad(f"audioInput outside the open AUDIO block (phase {self.phase})")
@@ -320,7 +320,7 @@ class ProtocolValidator:
         except (binascii.Error, ValueError):
             return b""
 
-    def _on_contentEnd(self, body: dict[str, Any]) -> None:  # noqa: N802
+    def _on_contentEnd(self, body: dict[str, Any]) -> None:
         self._prompt_ok("contentEnd", body)
         content = body.get("contentName")
         if self.open_block is not None and content == self.open_block.get("contentName"):
@@ -347,7 +347,7 @@ class ProtocolValidator:
             return
         self._bad(f"contentEnd for {content!r}, which is not open")
 
-    def _on_promptEnd(self, body: dict[str, Any]) -> None:  # noqa: N802
+    def _on_promptEnd(self, body: dict[str, Any]) -> None:
         self._prompt_ok("promptEnd", body)
         if self.audio_content:
             self._need_phase("promptEnd", "audio_ended")
@@ -360,7 +360,7 @@ class ProtocolValidator:
             self._bad(f"promptEnd with tool calls never answered: {sorted(unanswered)}")
         self.phase = "prompt_ended"
 
-    def _on_sessionEnd(self, body: dict[str, Any]) -> None:  # noqa: N802
+    def _on_sessionEnd(self, body: dict[str, Any]) -> None:
         self._need_phase("sessionEnd", "prompt_ended")
         if body:
             self._bad(f"sessionEnd with fields {sorted(body)}")
