@@ -13,7 +13,8 @@ from typing import Any
 NOVA_2 = "amazon.nova-2-sonic-v1:0"
 NOVA_1 = "amazon.nova-sonic-v1:0"
 _NOVA_1_VOICES = "matthew tiffany amy ambre florian beatrice lorenzo greta lennart lupe carlos"
-_NOVA_2_VOICES = "matthew tiffany amy olivia lupe carlos ambre florian lennart beatrice lorenzo tina carolina leo kiara arjun"
+_NOVA_2_VOICES = "matthew tiffany amy olivia lupe carlos ambre florian lennart beatrice lorenzo tina carolina"
+_NOVA_2_VOICES += " leo kiara arjun"
 VOICES = {NOVA_1: set(_NOVA_1_VOICES.split()), NOVA_2: set(_NOVA_2_VOICES.split())}
 MAX_TEXT_INPUT_BYTES = 1024
 MAX_HISTORY_BYTES = 40 * 1024
