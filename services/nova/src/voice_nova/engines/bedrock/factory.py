@@ -29,7 +29,7 @@ class BedrockFactory(EngineFactory):
         log.info(
             "bedrock engine ready",
             model_id=self.settings.model_id,
-            region=self._client._config.region if self._client._config else None,
+            region=self.settings.region or "from the AWS environment",
             voice=self.settings.voice,
             rotate_after=self.settings.rotate_after,
         )
