@@ -7,6 +7,7 @@ misconfigured endpoint fails at once instead of hanging on HTTP/1.1.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aws_sdk_bedrock_runtime.client import AsyncBedrockRuntimeClient
@@ -34,3 +35,20 @@ async def bedrock_client(settings: BedrockSettings) -> AsyncBedrockRuntimeClient
     if not config.region:
         config = await AsyncBedrockRuntimeConfig.resolve(region=FALLBACK_REGION, **overrides)
     return AsyncBedrockRuntimeClient(config=config)
+
+
+def quiet_finished_stream_errors(loop: asyncio.AbstractEventLoop) -> None:
+    """Keep awscrt's complaint about writing to an HTTP/2 stream that already ended (the service
+    ended it, or we dropped it) out of the error log: its body-writer task fails that way after
+    every stream that did not end with our goodbye, and there is nothing to act on."""
+    default = loop.get_exception_handler()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if "AWS_ERROR_HTTP_STREAM_HAS_COMPLETED" in str(context.get("exception", "")):
+            return
+        if default is not None:
+            default(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import structlog
@@ -9,7 +10,7 @@ from aws_sdk_bedrock_runtime.client import AsyncBedrockRuntimeClient
 
 from ...engine import Engine, EngineFactory, SessionSetup
 from ...tools import ToolRegistry, default_tools
-from .client import bedrock_client
+from .client import bedrock_client, quiet_finished_stream_errors
 from .engine import BedrockEngine
 from .settings import BedrockSettings
 
@@ -25,6 +26,7 @@ class BedrockFactory(EngineFactory):
         self._client: AsyncBedrockRuntimeClient | None = None
 
     async def load(self) -> None:
+        quiet_finished_stream_errors(asyncio.get_running_loop())
         self._client = await bedrock_client(self.settings)
         log.info(
             "bedrock engine ready",
