@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nova_emulator import EmulatorThread, ModelConfig
+from nova_emulator import EmulatorThread, ModelConfig, StreamPlan
 from nova_emulator.speech import VOCABULARY, read_tag
 from nova_emulator.talk import answer_chunks, speak, until
 from voice_testkit.client import VoiceClient
@@ -35,6 +35,7 @@ def rotating(
         env = {
             **emulator.env(),
             "NOVA_BEDROCK_ROTATE_AFTER": str(ROTATE_AFTER),
+            "NOVA_BEDROCK_NEXT_STREAM_MAX_WAIT": "3",
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
             "OTEL_BSP_SCHEDULE_DELAY": "100",
         }
@@ -119,3 +120,36 @@ async def test_rotation_before_the_limit_loses_and_repeats_nothing(
         for s in rotations
         if s.attributes.get("nova.moment") == "interrupted"
     )
+
+
+async def test_a_stream_that_fails_after_a_hand_off_is_reopened(
+    rotating: tuple[Stack, EmulatorThread, OtlpReceiver],
+) -> None:
+    stack, emulator, _ = rotating
+    before = len(emulator.server.records)
+    client = await VoiceClient.open(stack.ws_url(), key=API_KEYS["alice"])
+    await client.expect("turn", role="assistant", state="ended", timeout=10)
+    # The stream that takes over at the first hand-off fails on the second thing it hears.
+    emulator.server.plan(StreamPlan(fault="throttlingException", skip_utterances=1))
+    await until(lambda: len(emulator.server.records) >= before + 2, 15)
+    await until(lambda: emulator.server.records[before].validator.phase == "closed", 15)  # handed off
+    await speak(client, "hello", "there")
+    await client.expect(
+        "transcript", role="assistant", stage="final", text="You said hello there.", timeout=10
+    )
+    await speak(client, "alpha", "bravo")
+    await client.expect(
+        "transcript", role="assistant", stage="final", text="You said alpha bravo.", timeout=15
+    )
+    assert not [e for e in client.events if e["event"] == "error"]
+    await client.end()
+    await client.closed()
+
+    first, second, third = emulator.server.records[before : before + 3]
+    assert second.fault_sent == "throttlingException"
+    assert third.validator.history == [("USER", "hello there"), ("ASSISTANT", "You said hello there.")]
+    assert third.validator.interactive_texts == ["alpha bravo"]
+    await until(
+        lambda: all(r.validator.phase == "closed" or r.validator.failed for r in (first, second, third))
+    )
+    assert not emulator.server.violations()

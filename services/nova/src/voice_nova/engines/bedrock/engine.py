@@ -115,8 +115,8 @@ class BedrockEngine(QueuedEngine):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._settle_tools()
         current, self._current = self._current, None
-        if current is not None:
-            await current.close()
+        streams = [stream for stream in (current, self._rotator.pending) if stream is not None]
+        await asyncio.gather(*(stream.close() for stream in streams))
         self._conversation.close()
         for direction, count in (("input", self._tokens_in), ("output", self._tokens_out)):
             metrics.session_tokens.record(count, {"direction": direction})
@@ -196,7 +196,7 @@ class BedrockEngine(QueuedEngine):
         while True:
             stream = await self._open(reason)
             self._current = stream
-            failure = await self._watch(stream)
+            stream, failure = await self._watch(stream)
             if failure is None:
                 return
             self._conversation.stream_lost()
@@ -222,16 +222,15 @@ class BedrockEngine(QueuedEngine):
             await asyncio.sleep(delay)
             reason = "retry"
 
-    async def _watch(self, stream: NovaStream) -> Failure | None:
-        """Wait for the end of the current stream (following promotions); its failure or None."""
+    async def _watch(self, stream: NovaStream) -> tuple[NovaStream, Failure | None]:
+        """Wait for the end of the current stream, following promotions: the stream that ended
+        while current, and its failure (None when we closed it)."""
         while True:
             outcome = await asyncio.shield(stream.outcome)
             if stream is not self._current and self._current is not None:
                 stream = self._current  # rotated out: watch its successor
                 continue
-            if outcome is None:
-                return None
-            return classify(outcome)
+            return stream, None if outcome is None else classify(outcome)
 
     # --- rotation (the Rotator's host) ------------------------------------------------------------
 

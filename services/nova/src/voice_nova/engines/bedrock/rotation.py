@@ -56,6 +56,9 @@ class Rotator:
         self._boundary: str | None = None
         self._boundary_seen = asyncio.Event()
         self.rotations = 0
+        #: The primed next stream while it waits for its moment (the engine closes it if the
+        #: session ends first).
+        self.pending: NovaStream | None = None
 
     def turn_ended(self, reason: str) -> None:
         """A turn boundary: the moment a waiting hand-off takes."""
@@ -83,8 +86,9 @@ class Rotator:
             primings = 0
             while self._host.current is current and not current.done:
                 primings += 1
-                nxt = await self._host.prime()
+                nxt = self.pending = await self._host.prime()
                 moment = await self._wait_for_moment(current, nxt)
+                self.pending = None
                 if moment is None:
                     await nxt.close()
                     if nxt.outcome.done() and nxt.outcome.result() is not None:
