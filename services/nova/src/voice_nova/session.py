@@ -96,7 +96,12 @@ class WorkerSession:
             },
         )
         try:
-            await self.engine.start()
+            # The session's span is current while the engine starts, so the tasks it starts (and
+            # the spans they make: model streams, turns, tool calls) belong to the session's trace.
+            with trace.use_span(
+                self._span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+            ):
+                await self.engine.start()
         except BaseException:
             await self._subscription.unsubscribe()
             self._span.end()

@@ -1,0 +1,46 @@
+"""The factory the worker makes once: settings, the shared client, the tool registry."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+from aws_sdk_bedrock_runtime.client import AsyncBedrockRuntimeClient
+
+from ...engine import Engine, EngineFactory, SessionSetup
+from ...tools import ToolRegistry, default_tools
+from .client import bedrock_client, quiet_finished_stream_errors
+from .engine import BedrockEngine
+from .settings import BedrockSettings
+
+log = structlog.get_logger("voice_nova.bedrock")
+
+
+class BedrockFactory(EngineFactory):
+    def __init__(self, settings: Any, *, tools: ToolRegistry | None = None) -> None:
+        self.settings = BedrockSettings()
+        # The Bedrock quota (concurrent streams per account), not CPU, bounds a worker.
+        self.default_max_sessions = self.settings.max_sessions
+        self.tools = tools or default_tools(getattr(settings, "timezone", "UTC"))
+        self._client: AsyncBedrockRuntimeClient | None = None
+
+    async def load(self) -> None:
+        quiet_finished_stream_errors(asyncio.get_running_loop())
+        self._client = await bedrock_client(self.settings)
+        log.info(
+            "bedrock engine ready",
+            model_id=self.settings.model_id,
+            region=self.settings.region or "from the AWS environment",
+            voice=self.settings.voice,
+            rotate_after=self.settings.rotate_after,
+        )
+
+    def create(self, setup: SessionSetup) -> Engine:
+        if self._client is None:
+            raise RuntimeError("BedrockFactory.load() was not awaited")
+        return BedrockEngine(self._client, self.settings, self.tools, setup)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
