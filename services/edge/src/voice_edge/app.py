@@ -17,6 +17,7 @@ from . import protocol as p
 from .auth_client import AuthClient
 from .session import EdgeSession, Outcome
 from .settings import EdgeSettings
+from .webconfig import web_config_router
 
 log = structlog.get_logger("voice_edge")
 _meter = metrics.get_meter("voice_edge")
@@ -124,6 +125,7 @@ def create_app(settings: EdgeSettings, edge: Edge | None = None) -> FastAPI:
 
     for route in probe_routes(edge.ready):
         app.router.routes.append(route)
+    app.include_router(web_config_router())
     if settings.web_dir.is_dir():
         app.mount("/", StaticFiles(directory=settings.web_dir, html=True), name="web")
     return app
