@@ -25,7 +25,7 @@ export class LatencyTracker {
 
   /** The user's turn is over (its final transcript, or the assistant's turn started). */
   replyExpected(turnId: number | null): void {
-    if (!this.awaiting) this.turnId = turnId;
+    if (!this.awaiting || this.turnId === null) this.turnId = turnId;
     this.awaiting = true;
   }
 

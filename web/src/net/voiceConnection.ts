@@ -37,6 +37,8 @@ export class VoiceConnection {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private waitingOnline: (() => void) | null = null;
   private disposed = false;
+  /** Why the current series of reconnection attempts began, shown until it succeeds. */
+  private dropNote = "";
   bytesIn = 0;
   bytesOut = 0;
 
@@ -96,7 +98,7 @@ export class VoiceConnection {
 
   private async connect(state: LinkState, note: string): Promise<void> {
     if (this.disposed || this.endRequested) return;
-    this.callbacks.onState(state, note);
+    if (state === "connecting") this.callbacks.onState(state, note); // a reconnect said so already
     let credential: string;
     try {
       credential = await this.credential();
@@ -157,9 +159,11 @@ export class VoiceConnection {
           this.finish({ step: "stop", message: "Could not reconnect to the server. Press Engage to try again." }, code);
           return;
         }
+        // A failed attempt while the server is still away says less than the close that began it.
+        if (this.attempts === 1 || code !== 1006) this.dropNote = verdict.message;
         // A restart announced with 1012 deserves a quick first try; a drop or a refusal waits longer.
         const quick = code === 1012 && this.attempts === 1 && hadSession;
-        this.scheduleReconnect(verdict.message, quick ? 200 : backoffDelay(this.attempts - 1));
+        this.scheduleReconnect(this.dropNote, quick ? 200 : backoffDelay(this.attempts - 1));
       }
     }
   }

@@ -196,12 +196,12 @@ export class VoiceSession {
         return;
       case "started":
         this.meters.playing = true;
-        this.log("info", "playback started");
+        this.update({});
         return;
       case "drained":
         this.meters.playing = false;
         this.meters.outLevel = 0;
-        this.log("info", "playback drained");
+        this.update({});
         return;
       case "flushed":
         this.meters.flushedMs += report.droppedMs;

@@ -3,7 +3,8 @@ import type { Meters } from "../session/meters";
 import type { SessionSnapshot } from "../session/voiceSession";
 import { useAnimationFrame } from "./useAnimationFrame";
 
-const dB = (rms: number) => (rms > 0 ? `${(20 * Math.log10(rms)).toFixed(1)} dBFS` : "−∞");
+/** Below about -100 dBFS is digital silence as far as anyone can hear. */
+const dB = (rms: number) => (rms > 1e-5 ? `${(20 * Math.log10(rms)).toFixed(1)} dBFS` : "−∞");
 
 /** Connection, session id, levels, counters, per-turn latency and the event log. */
 export function DebugPanel({ snapshot, meters }: { snapshot: SessionSnapshot; meters: Meters }) {
