@@ -253,6 +253,13 @@ def test_an_interruption_silences_playback_at_once(
     chunks_at_stop = app.count("chunks-in")
     app.wait_until("the playback buffer is empty", lambda: app.meter("buffered") == "0 ms")
     app.shot("interrupted")
+
+    # 200 % zoom is half the CSS width: the captions reflow, nothing needs sideways scrolling.
+    app.page.set_viewport_size({"width": 640, "height": 900})
+    expect(assistant.locator(".turn-text")).to_be_visible()
+    assert app.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    app.shot("zoom-200")
+
     # The edge drops the turn's late audio: nothing more arrives for it.
     app.page.wait_for_timeout(500)
     assert app.count("chunks-in") == chunks_at_stop

@@ -3,7 +3,6 @@ import { storedApiKey } from "../auth/apiKey";
 import { type SignInOptions, fetchSignInConfig } from "../auth/config";
 import type { Credential } from "../auth/credential";
 import { storedDevSignIn } from "../auth/devSignIn";
-import { restoreOidc } from "../auth/oidc";
 import { ConversationView } from "./ConversationView";
 import { Notice } from "./Notice";
 import { SignIn } from "./SignIn";
@@ -12,8 +11,10 @@ type Loaded = { options: SignInOptions; credential: Credential | null };
 
 async function load(): Promise<Loaded> {
   const options = await fetchSignInConfig();
+  // The OpenID Connect library loads only where the server configured a provider.
+  const oidc = options.oidc;
   const credential =
-    (options.oidc ? await restoreOidc(options.oidc).catch(() => null) : null) ??
+    (oidc ? await import("../auth/oidc").then((m) => m.restoreOidc(oidc)).catch(() => null) : null) ??
     (options.devTokenUrl ? storedDevSignIn() : null) ??
     (options.apiKey ? storedApiKey() : null);
   return { options, credential };

@@ -3,7 +3,6 @@ import { apiKeyCredential } from "../auth/apiKey";
 import type { SignInOptions } from "../auth/config";
 import type { Credential } from "../auth/credential";
 import { devSignIn } from "../auth/devSignIn";
-import { startOidcSignIn } from "../auth/oidc";
 import { Notice } from "./Notice";
 
 interface Props {
@@ -80,7 +79,7 @@ export function SignIn({ options, message, onSignedIn }: Props) {
               type="button"
               className="button button-primary"
               disabled={busy}
-              onClick={() => void run(() => startOidcSignIn(oidc))}
+              onClick={() => void run(async () => (await import("../auth/oidc")).startOidcSignIn(oidc))}
             >
               Sign in with your organisation
             </button>
