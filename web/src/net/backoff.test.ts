@@ -33,3 +33,12 @@ describe("judgeClose", () => {
     expect(judgeClose(1006, "", true).step).toBe("ended");
   });
 });
+
+describe("going offline", () => {
+  it("resumes once the network is back", () => {
+    expect(judgeClose(4000, "offline", false)).toEqual({
+      step: "resume",
+      message: "The network is down. Reconnecting when it is back…",
+    });
+  });
+});

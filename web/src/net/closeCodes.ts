@@ -19,6 +19,9 @@ export interface CloseVerdict {
   message: string;
 }
 
+/** The close code this client uses when the browser reports that the network is gone. */
+export const CLIENT_OFFLINE = 4000;
+
 export function judgeClose(code: number, reason: string, endRequested: boolean): CloseVerdict {
   if (endRequested) return { step: "ended", message: "" };
   switch (code) {
@@ -28,6 +31,8 @@ export function judgeClose(code: number, reason: string, endRequested: boolean):
     case 1005:
     case 1006:
       return { step: "resume", message: "Connection lost. Reconnecting…" };
+    case CLIENT_OFFLINE:
+      return { step: "resume", message: "The network is down. Reconnecting when it is back…" };
     case 1008:
       return { step: "stop", message: "The server closed the session after too many bad messages." };
     case 1009:

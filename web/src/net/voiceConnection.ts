@@ -2,7 +2,7 @@
 // by resuming the session with its token, and says plainly why when it cannot.
 
 import { backoffDelay } from "./backoff";
-import { type CloseVerdict, judgeClose } from "./closeCodes";
+import { CLIENT_OFFLINE, type CloseVerdict, judgeClose } from "./closeCodes";
 import {
   type ClientMessage,
   type ServerEvent,
@@ -58,8 +58,14 @@ export class VoiceConnection {
   }
 
   start(): void {
+    // A socket can look open for a long while after the network went away; the browser knows sooner.
+    window.addEventListener("offline", this.onOffline);
     void this.connect("connecting", "");
   }
+
+  private readonly onOffline = (): void => {
+    this.ws?.close(CLIENT_OFFLINE, "offline");
+  };
 
   sendAudio(pcm: ArrayBuffer): boolean {
     if (!this.isOpen) return false; // dropped, not queued: stale speech would only confuse the turn
@@ -92,7 +98,8 @@ export class VoiceConnection {
   dispose(): void {
     this.disposed = true;
     this.cancelRetry();
-    this.ws?.close(4000, "page closed");
+    this.stopWatchingNetwork();
+    this.ws?.close(1000, "page closed");
     this.ws = null;
   }
 
@@ -183,6 +190,10 @@ export class VoiceConnection {
     this.retryTimer = setTimeout(go, delayMs);
   }
 
+  private stopWatchingNetwork(): void {
+    window.removeEventListener("offline", this.onOffline);
+  }
+
   private cancelRetry(): void {
     clearTimeout(this.retryTimer);
     if (this.waitingOnline) window.removeEventListener("online", this.waitingOnline);
@@ -191,6 +202,7 @@ export class VoiceConnection {
 
   private finish(verdict: CloseVerdict, code: number): void {
     this.cancelRetry();
+    this.stopWatchingNetwork();
     this.callbacks.onState("closed", verdict.message);
     this.callbacks.onClosed(verdict, code);
   }
