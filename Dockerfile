@@ -6,6 +6,17 @@
 # No credentials or keys are baked in: everything comes from the environment at run time.
 
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# The web app, built once from its lockfile; the edge image serves it at /.
+FROM ${NODE_IMAGE} AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web/index.html web/vite.config.ts web/tsconfig.json web/tsconfig.worklet.json ./
+COPY web/public public
+COPY web/src src
+RUN npm run typecheck && npm run build
 
 FROM ${PYTHON_IMAGE} AS workspace
 RUN pip install --no-cache-dir uv==0.13.9
@@ -48,7 +59,8 @@ USER 10001
 
 FROM runtime AS edge
 COPY --from=build-edge /opt/venv /opt/venv
-ENV EDGE_HOST=0.0.0.0 EDGE_PORT=8000
+COPY --from=web /web/dist /opt/web
+ENV EDGE_HOST=0.0.0.0 EDGE_PORT=8000 EDGE_WEB_DIR=/opt/web
 EXPOSE 8000
 HEALTHCHECK CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2)"]
 CMD ["voice-edge"]

@@ -1,6 +1,8 @@
 # Sourced by ./run and ./check. Finds a Python >= 3.12 on its own (the machine's default
 # python3 may be older), installs a pinned uv beside the project, and syncs the workspace
-# from uv.lock into .venv. Nothing outside the package registries is contacted.
+# from uv.lock into .venv; builds the web app (npm, from web/package-lock.json) and, for the
+# browser tests, installs Debian's chromium when it is missing. Nothing outside the package
+# registries is contacted.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -47,6 +49,37 @@ sync_workspace() {
   "$UV" sync --locked --all-packages --python "$PY" --quiet
   VENV="$ROOT/.venv"
   export PATH="$VENV/bin:$PATH"
+}
+
+# The web app in web/dist, which the edge serves at /. Reinstalled when the lockfile changed,
+# rebuilt when a source is newer than the last build.
+build_web() {
+  local web="$ROOT/web"
+  command -v npm >/dev/null 2>&1 || {
+    echo "error: the web app needs Node.js >= 20.19 with npm; install them and try again" >&2
+    exit 1
+  }
+  if [ ! -f "$web/node_modules/.package-lock.json" ] || [ "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
+    echo "==> installing the web app's packages (npm ci)" >&2
+    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  if [ ! -f "$web/dist/index.html" ] || [ -n "$(find "$web/src" "$web/public" "$web/index.html" "$web/package-lock.json" \
+      "$web/vite.config.ts" "$web"/tsconfig*.json -newer "$web/dist/index.html" -print -quit)" ]; then
+    echo "==> building the web app into web/dist" >&2
+    (cd "$web" && npm run --silent build -- --logLevel warn)
+  fi
+}
+
+# Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser).
+ensure_chromium() {
+  [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing Debian's chromium for the browser tests" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "warning: no chromium at ${CHROMIUM_PATH:-/usr/bin/chromium}: the browser tests will be skipped" \
+      "(install Debian's chromium package, or set CHROMIUM_PATH)" >&2
+  fi
 }
 
 PY="$(find_python)" || {

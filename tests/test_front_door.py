@@ -24,6 +24,8 @@ class DevRun:
     def __init__(self, data_dir: Path) -> None:
         self.edge_port = free_port()
         self.transcripts_port = free_port()
+        self.nova_port = free_port()
+        self.auth_port = free_port()
         env = {
             k: v
             for k, v in os.environ.items()
@@ -31,8 +33,8 @@ class DevRun:
         }
         env.update(
             EDGE_PORT=str(self.edge_port),
-            NOVA_HTTP_PORT=str(free_port()),
-            AUTH_HTTP_PORT=str(free_port()),
+            NOVA_HTTP_PORT=str(self.nova_port),
+            AUTH_HTTP_PORT=str(self.auth_port),
             TRANSCRIPTS_HTTP_PORT=str(self.transcripts_port),
             NOVA_ENGINE="loopback",
         )
@@ -63,17 +65,22 @@ class DevRun:
             time.sleep(0.05)
         raise AssertionError(f"no line matching {pattern!r}:\n{''.join(self.lines)}")
 
-    def wait_ready(self, url: str = "", timeout: float = 30.0) -> None:
-        url = url or f"http://127.0.0.1:{self.edge_port}/ready"
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Every service answers its readiness probe (each starts on its own; a client that comes
+        before auth or a worker is up is told 1013, try again later)."""
+        ports = (self.auth_port, self.nova_port, self.transcripts_port, self.edge_port)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url, timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"{url} never got ready:\n{''.join(self.lines)}")
+        for port in ports:
+            url = f"http://127.0.0.1:{port}/ready"
+            while True:
+                try:
+                    if httpx.get(url, timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{url} never got ready:\n{''.join(self.lines)}")
+                time.sleep(0.1)
 
     def child_pids(self) -> list[int]:
         return [int(m.group(1)) for line in self.lines if (m := re.search(r"started \(pid=(\d+)\)", line))]
@@ -109,7 +116,6 @@ async def test_run_prints_url_and_key_serves_and_stops_on_ctrl_c(tmp_path: Path)
         await client.end()
         transcripts = run.wait_line(r"transcripts:\s+(http://\S+)").group(1)
         assert transcripts == f"http://127.0.0.1:{run.transcripts_port}/api/sessions"
-        run.wait_ready(f"http://127.0.0.1:{run.transcripts_port}/ready")
         children = run.child_pids()
         assert len(children) == 5  # nats, auth, nova, edge, transcripts
     finally:

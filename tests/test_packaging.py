@@ -51,6 +51,19 @@ def test_copied_paths_exist() -> None:
                     assert (ROOT / source).exists(), f"COPY {source}: no such path"
 
 
+def test_the_edge_image_serves_the_web_app_built_from_its_lockfile() -> None:
+    web = stages()["web"]
+    copied = [" ".join(c.value) for c in web if c.cmd == "COPY"]
+    assert "web/package.json web/package-lock.json ./" in copied
+    build = " ".join(" ".join(c.value) for c in web if c.cmd == "RUN")
+    assert "npm ci" in build
+    assert "npm run build" in build
+    edge = stages()["edge"]
+    assert any(c.cmd == "COPY" and "--from=web" in c.flags and c.value[-1] == "/opt/web" for c in edge)
+    env = " ".join(" ".join(c.value) for c in edge if c.cmd == "ENV")
+    assert "EDGE_WEB_DIR /opt/web" in env or "EDGE_WEB_DIR=/opt/web" in env
+
+
 def uv_binary() -> str | None:
     bootstrap = ROOT / ".cache" / "bootstrap" / "bin" / "uv"
     return str(bootstrap) if bootstrap.exists() else shutil.which("uv")

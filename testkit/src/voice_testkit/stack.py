@@ -82,7 +82,9 @@ class Stack:
         return self._start(name, "voice-nova", port, env, wait)
 
     def start_edge(self, name: str = "edge", *, wait: bool = True, **env: str) -> ManagedProcess:
-        port = free_port()
+        """An edge on a free port, or on ``EDGE_PORT`` when given (a restart where clients expect
+        the old one)."""
+        port = int(env["EDGE_PORT"]) if "EDGE_PORT" in env else free_port()
         self.edge_ports[name] = port
         return self._start(name, "voice-edge", port, {"EDGE_PORT": str(port), **env}, wait)
 

@@ -1,0 +1,97 @@
+import { useEffect, useState, useSyncExternalStore } from "react";
+import type { Credential } from "../auth/credential";
+import { VoiceSession } from "../session/voiceSession";
+import { Avatar } from "./Avatar";
+import { CameraView } from "./CameraView";
+import { Composer } from "./Composer";
+import { DebugPanel } from "./DebugPanel";
+import { LevelMeter } from "./LevelMeter";
+import { Notice } from "./Notice";
+import { StatusBadge } from "./StatusBadge";
+import { Transcript } from "./Transcript";
+
+interface Props {
+  credential: Credential;
+  onSignOut: (message: string | null) => void;
+}
+
+export function ConversationView({ credential, onSignOut }: Props) {
+  const [session] = useState(() => new VoiceSession(credential));
+  const snapshot = useSyncExternalStore(session.subscribe, session.getSnapshot);
+  const [noticeHidden, setNoticeHidden] = useState(false);
+
+  useEffect(() => () => session.dispose(), [session]);
+  useEffect(() => setNoticeHidden(false), [snapshot.notice]);
+  useEffect(() => {
+    if (snapshot.signInNeeded) onSignOut(snapshot.notice?.text ?? "Please sign in again.");
+  }, [snapshot.signInNeeded, snapshot.notice, onSignOut]);
+
+  const { engaged, muted, activity } = snapshot;
+  const talking = engaged && snapshot.link !== "closed";
+
+  return (
+    <div className="app">
+      <header className="topbar">
+        <div className="brand">
+          <span className="brand-mark" aria-hidden="true" />
+          Virtual Cloud Assistant
+        </div>
+        <StatusBadge activity={activity} />
+        <div className="account">
+          <span className="account-name" title="Signed in as">
+            {credential.displayName}
+          </span>
+          <button
+            type="button"
+            className="button button-quiet"
+            onClick={() => {
+              session.disconnect();
+              onSignOut(null);
+            }}
+          >
+            Sign out
+          </button>
+        </div>
+      </header>
+
+      <main className="stage" id="main">
+        <section className="presence card" aria-label="Assistant">
+          <Avatar meters={session.meters} activity={activity} />
+          {snapshot.notice && !noticeHidden && (
+            <Notice tone={snapshot.notice.tone} text={snapshot.notice.text} onDismiss={() => setNoticeHidden(true)} />
+          )}
+          {snapshot.micProblem && <Notice tone="warning" text={snapshot.micProblem} />}
+          <div className="controls">
+            {talking ? (
+              <button type="button" className="button button-danger button-large" onClick={() => session.disconnect()}>
+                Disconnect
+              </button>
+            ) : (
+              <button type="button" className="button button-primary button-large" onClick={() => void session.engage()}>
+                Engage
+              </button>
+            )}
+            <button
+              type="button"
+              className="button"
+              aria-pressed={muted}
+              onClick={() => session.setMuted(!muted)}
+              disabled={snapshot.mic === "unavailable"}
+            >
+              {muted ? "Unmute microphone" : "Mute microphone"}
+            </button>
+          </div>
+          <LevelMeter label="Microphone" read={() => session.meters.micLevel} muted={muted || snapshot.mic !== "on"} />
+          <CameraView />
+        </section>
+
+        <section className="conversation card" aria-label="Conversation">
+          <Transcript turns={snapshot.turns} />
+          <Composer onSend={(text) => session.sendText(text)} disabled={!talking || snapshot.link !== "open"} />
+        </section>
+      </main>
+
+      <DebugPanel snapshot={snapshot} meters={session.meters} />
+    </div>
+  );
+}

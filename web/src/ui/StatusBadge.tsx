@@ -1,0 +1,18 @@
+import type { Activity } from "../session/voiceSession";
+
+const LABELS: Record<Activity, string> = {
+  idle: "Not connected",
+  connecting: "Connecting…",
+  listening: "Listening",
+  thinking: "Thinking…",
+  speaking: "Speaking",
+};
+
+export function StatusBadge({ activity }: { activity: Activity }) {
+  return (
+    <div className={`status status-${activity}`} role="status" aria-live="polite" data-activity={activity}>
+      <span className="status-dot" aria-hidden="true" />
+      {LABELS[activity]}
+    </div>
+  );
+}
