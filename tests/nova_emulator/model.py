@@ -72,6 +72,9 @@ class StreamRecord:
     fault_sent: str = ""
     time_limit_hit: bool = False
     ended: bool = False
+    #: Who signed the request: the access key id of its SigV4 credential, and its session token.
+    access_key_id: str = ""
+    security_token: str = ""
 
 
 @dataclass

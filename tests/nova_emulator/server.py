@@ -208,8 +208,11 @@ class _Connection:
         self.server.add_record(record)
         if headers.get("content-type") != "application/vnd.amazon.eventstream":
             record.validator.violations.append(f"{label}: content-type {headers.get('content-type')!r}")
-        if not headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 Credential="):
+        authorization = headers.get("authorization", "")
+        if not authorization.startswith("AWS4-HMAC-SHA256 Credential="):
             record.validator.violations.append(f"{label}: the request is not SigV4-signed")
+        record.access_key_id = authorization.removeprefix("AWS4-HMAC-SHA256 Credential=").split("/", 1)[0]
+        record.security_token = headers.get("x-amz-security-token", "")
         if plan.http_status:
             record.ended = True
             self._respond_error(stream_id, plan.http_status, plan.error_type, plan.message, request_id)
