@@ -16,8 +16,9 @@ import argparse
 import asyncio
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import nats
 import psutil
@@ -69,16 +70,16 @@ async def paced(send: Callable[[], Awaitable[None]], stop: asyncio.Event) -> Non
 
 
 async def measure(
-    pid: int, callers: int, seconds: float, load: Callable[[asyncio.Event], Awaitable[None]]
+    pid: int, callers: int, seconds: float, load: Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 ) -> float:
     """Server CPU microseconds per echoed frame while ``load`` runs."""
     stop = asyncio.Event()
     task = asyncio.create_task(load(stop))
     await asyncio.sleep(2.0)  # warm-up
     process = psutil.Process(pid)
-    before = sum(process.cpu_times()[:2])
+    before: float = sum(process.cpu_times()[:2])
     await asyncio.sleep(seconds)
-    after = sum(process.cpu_times()[:2])
+    after: float = sum(process.cpu_times()[:2])
     stop.set()
     await asyncio.gather(task, return_exceptions=True)
     return 1e6 * (after - before) / (callers * 50 * seconds)
@@ -122,13 +123,16 @@ async def nats_floor(url: str, callers: int, seconds: float, headers: dict[str, 
         for i in range(callers):
             await nc.subscribe(f"floor{i}.out", cb=ignore)
 
+        def publisher(caller: int) -> Callable[[], Awaitable[None]]:
+            subject = f"floor{caller}.in"
+
+            async def publish() -> None:
+                await nc.publish(subject, FRAME, headers=headers)
+
+            return publish
+
         async def load(stop: asyncio.Event) -> None:
-            await asyncio.gather(
-                *(
-                    paced(lambda i=i: nc.publish(f"floor{i}.in", FRAME, headers=headers), stop)
-                    for i in range(callers)
-                )
-            )
+            await asyncio.gather(*(paced(publisher(i), stop) for i in range(callers)))
 
         result = await measure(server.pid, callers, seconds, load)
         await nc.close()
