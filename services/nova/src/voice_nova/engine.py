@@ -116,6 +116,7 @@ class EngineFactory(ABC):
 #: Built-in engines by name; anything else is taken as ``package.module:FactoryClass``.
 BUILTIN_ENGINES = {
     "loopback": "voice_nova.engines.loopback:LoopbackFactory",
+    "local": "voice_nova.engines.local.factory:LocalFactory",
 }
 
 
