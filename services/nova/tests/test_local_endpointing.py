@@ -114,8 +114,7 @@ def test_the_client_ends_the_turn_at_once(words: dict[str, bytes]) -> None:
     end = ep.end_now()
     assert end is not None
     assert end.reason is EndReason.CLIENT
-    assert not ep.in_speech
-    assert ep.end_now() is None
+    assert (ep.in_speech, ep.end_now()) == (False, None)
 
 
 def test_a_monologue_is_capped_and_its_rest_is_not_heard(words: dict[str, bytes]) -> None:
