@@ -90,12 +90,16 @@ class Conversation:
             if e.get("event") == name and all(e.get(k) == v for k, v in fields.items())
         ]
 
-    async def wait_turn_end(self, role: str, *, after: int = 0, timeout: float = 60.0, **fields: Any) -> Event:
+    async def wait_turn_end(
+        self, role: str, *, after: int = 0, timeout: float = 60.0, **fields: Any
+    ) -> Event:
         index = await self.wait_for(
-            lambda e: e.get("event") == "turn"
-            and e.get("state") == "ended"
-            and e.get("role") == role
-            and all(e.get(k) == v for k, v in fields.items()),
+            lambda e: (
+                e.get("event") == "turn"
+                and e.get("state") == "ended"
+                and e.get("role") == role
+                and all(e.get(k) == v for k, v in fields.items())
+            ),
             after=after,
             timeout=timeout,
         )
@@ -119,14 +123,18 @@ class Conversation:
         )
         return await self.answer_to(self.events[heard_at][1], voiced_end, after=start, timeout=timeout)
 
-    async def answer_to(self, heard: Event, voiced_end: float, *, after: int, timeout: float = 90.0) -> Exchange:
+    async def answer_to(
+        self, heard: Event, voiced_end: float, *, after: int, timeout: float = 90.0
+    ) -> Exchange:
         turn = heard["turnId"]
         await self.wait_turn_end("assistant", turnId=turn, after=after, timeout=timeout)
         planned_at = await self.wait_for(
-            lambda e: e.get("event") == "transcript"
-            and e["role"] == "assistant"
-            and e["stage"] == "speculative"
-            and e["turnId"] == turn,
+            lambda e: (
+                e.get("event") == "transcript"
+                and e["role"] == "assistant"
+                and e["stage"] == "speculative"
+                and e["turnId"] == turn
+            ),
             after=after,
         )
         final = self.of("transcript", after=after, role="assistant", stage="final", turnId=turn)[0]

@@ -35,7 +35,6 @@ from .models import SpeechModels
 from .responder import Reply, Responder
 from .sentences import split_sentences
 from .settings import LocalEngineSettings
-from .synthesis import speak
 from .vad import SileroDetector
 
 log = structlog.get_logger("voice_nova.local")
@@ -47,7 +46,7 @@ _BYTES_PER_SECOND = m.OUTPUT_RATE * 2
 #: enough to hide synthesis, and an interrupted answer has not spent CPU on what it never says.
 _LOOKAHEAD_S = 2.0
 #: Silence before the end of a turn at which transcription starts, betting the turn is over.
-_EARLY_TRANSCRIBE_MS = 200
+_EARLY_TRANSCRIBE_MS = 160
 #: A confirmed utterance with no words this long gets a spoken "didn't catch that"; shorter ones
 #: (a cough, a door) only end their turn with reason ``empty``.
 _MUMBLE_MS = 400
@@ -319,7 +318,10 @@ class LocalEngine(QueuedEngine):
         for index, sentence in enumerate(split_sentences(text)):
             if index:
                 await asyncio.sleep(max(0.0, self._playback_end - loop.time() - _LOOKAHEAD_S))
-            pcm = await self._models.run(speak, self._models.speaker, sentence)
+            voice = self._models.voice
+            pcm = voice.cached(sentence)
+            if pcm is None:
+                pcm = await self._models.run(voice.speak, sentence)
             starts = max(loop.time(), self._playback_end)
             answer.sentences.append((starts, sentence))
             for offset in range(0, len(pcm), _CHUNK_BYTES):

@@ -14,7 +14,7 @@ import structlog
 
 from .settings import LocalEngineSettings
 from .stt import Transcriber
-from .synthesis import Speaker, load_speaker, speak
+from .synthesis import Voice, load_speaker
 
 log = structlog.get_logger("voice_nova.local")
 
@@ -22,7 +22,7 @@ log = structlog.get_logger("voice_nova.local")
 @dataclass
 class SpeechModels:
     transcriber: Transcriber
-    speaker: Speaker
+    voice: Voice
     #: Runs every blocking inference of the worker's sessions; its size bounds the CPU they take.
     pool: ThreadPoolExecutor
 
@@ -39,9 +39,9 @@ def load_models(settings: LocalEngineSettings) -> SpeechModels:
     transcriber = Transcriber(
         settings.stt_model_dir, threads=settings.inference_threads, workers=settings.threads
     )
-    speaker = load_speaker(settings)
+    voice = Voice(load_speaker(settings), settings.tts_cache_sentences)
     transcriber.transcribe(np.zeros(16_000, dtype=np.float32))
-    speak(speaker, "Ready.")
+    voice.speak("Ready.")
     log.info(
         "speech models loaded",
         stt_model=str(transcriber.model_dir),
@@ -50,6 +50,6 @@ def load_models(settings: LocalEngineSettings) -> SpeechModels:
     )
     return SpeechModels(
         transcriber=transcriber,
-        speaker=speaker,
+        voice=voice,
         pool=ThreadPoolExecutor(settings.threads, thread_name_prefix="local-speech"),
     )

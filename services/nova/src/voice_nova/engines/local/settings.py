@@ -35,6 +35,8 @@ class LocalEngineSettings(BaseSettings):
     voice: VoiceChoice = VoiceChoice.PIPER
     #: A Piper voice (``.onnx`` with its ``.onnx.json`` beside it); unset: the packaged joe voice.
     piper_voice: Path | None = None
+    #: Sentences whose audio is kept for the next time they are said (0: none). About 150 KB each.
+    tts_cache_sentences: int = Field(default=256, ge=0, le=100_000)
     #: espeak-ng voice name and speaking rate (words per minute).
     espeak_voice: str = "en-us"
     espeak_rate: int = Field(default=165, ge=80, le=450)

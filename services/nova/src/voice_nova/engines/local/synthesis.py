@@ -1,7 +1,11 @@
-"""Text to 24 kHz PCM16 speech: the speaker the settings choose, one sentence at a time."""
+"""Text to 24 kHz PCM16 speech: the speaker the settings choose, one sentence at a time, with the
+sentences said before kept for the next time (a greeting or a stock answer is synthesized once per
+worker, not once per session)."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Protocol
 
 from voice_proto import messages as m
@@ -32,3 +36,34 @@ def speak(speaker: Speaker, sentence: str, rate: int = m.OUTPUT_RATE) -> bytes:
     """One sentence as PCM16LE mono at ``rate`` (the contract's 24 kHz by default)."""
     samples = resample(speaker.synthesize(sentence), speaker.sample_rate, rate)
     return samples.astype("<i2").tobytes()
+
+
+class Voice:
+    """A speaker at the contract's output rate, remembering its last ``cache_sentences`` sentences."""
+
+    def __init__(self, speaker: Speaker, cache_sentences: int = 0) -> None:
+        self.speaker = speaker
+        self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self._cache_sentences = cache_sentences
+        self._lock = threading.Lock()
+
+    def cached(self, sentence: str) -> bytes | None:
+        """The sentence's audio if it was said before; never blocks for long (the event loop asks)."""
+        with self._lock:
+            pcm = self._cache.get(sentence)
+            if pcm is not None:
+                self._cache.move_to_end(sentence)
+            return pcm
+
+    def speak(self, sentence: str) -> bytes:
+        """Blocking; safe from any number of threads."""
+        pcm = self.cached(sentence)
+        if pcm is not None:
+            return pcm
+        pcm = speak(self.speaker, sentence)
+        if self._cache_sentences:
+            with self._lock:
+                self._cache[sentence] = pcm
+                while len(self._cache) > self._cache_sentences:
+                    self._cache.popitem(last=False)
+        return pcm
