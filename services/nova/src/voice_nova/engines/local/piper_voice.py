@@ -31,10 +31,10 @@ class PiperSpeaker:
         if not model.is_file() or not config.is_file():
             raise FileNotFoundError(f"a Piper voice needs {model} and {config}")
         options = onnxruntime.SessionOptions()
-        # The worker's own pool runs synthesis for many sessions: one runtime thread each keeps
-        # the cores shared rather than oversubscribed.
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Idle runtime threads spinning for work would take the CPU other sessions' speech needs.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = onnxruntime.InferenceSession(
             str(model), sess_options=options, providers=["CPUExecutionProvider"]
         )
