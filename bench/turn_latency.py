@@ -17,9 +17,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,12 +43,32 @@ QUESTIONS = [
 ]
 
 
+@dataclass(frozen=True)
+class Row:
+    talkers: int
+    turns: int
+    p50: float
+    p95: float
+    worst: float
+    peak_rss_mb: float
+    #: Worker CPU time (all threads) per turn: what a turn costs whatever else the machine runs.
+    cpu_per_turn: float
+    load: float
+    wall: float
+
+
 def peak_rss_mb(pid: int) -> float:
     """The process's high-water mark of resident memory (VmHWM), in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return math.nan
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -106,22 +128,23 @@ def main() -> None:
             print(f"stack ready in {time.monotonic() - loaded:.1f} s (worker pid {worker.pid})", flush=True)
             rows = []
             for talkers in args.talkers:
-                started = time.monotonic()
+                started, cpu = time.monotonic(), cpu_seconds(worker.pid)
                 latencies = asyncio.run(run_level(stack.ws_url(), questions, talkers, args.turns))
                 ms = [1000 * latency for latency in latencies]
-                rows.append(
-                    (
-                        talkers,
-                        len(ms),
-                        statistics.median(ms),
-                        percentile(ms, 95),
-                        max(ms),
-                        peak_rss_mb(worker.pid),
-                        time.monotonic() - started,
-                    )
+                row = Row(
+                    talkers=talkers,
+                    turns=len(ms),
+                    p50=statistics.median(ms),
+                    p95=percentile(ms, 95),
+                    worst=max(ms),
+                    peak_rss_mb=peak_rss_mb(worker.pid),
+                    cpu_per_turn=(cpu_seconds(worker.pid) - cpu) / len(ms),
+                    load=os.getloadavg()[0],
+                    wall=time.monotonic() - started,
                 )
+                rows.append(row)
                 print(
-                    f"{talkers} talker(s): n={len(ms)} p50={rows[-1][2]:.0f} ms p95={rows[-1][3]:.0f} ms",
+                    f"{row.talkers} talker(s): n={row.turns} p50={row.p50:.0f} ms p95={row.p95:.0f} ms",
                     flush=True,
                 )
         finally:
@@ -132,10 +155,16 @@ def main() -> None:
     print(
         f"\nend of user speech -> first assistant audio at the client (voice {args.voice}, TTS cache {cache})"
     )
-    print("| talkers | turns | p50 ms | p95 ms | max ms | worker peak RSS MB | wall s |")
-    print("|---|---|---|---|---|---|---|")
-    for talkers, n, p50, p95, worst, rss, wall in rows:
-        print(f"| {talkers} | {n} | {p50:.0f} | {p95:.0f} | {worst:.0f} | {rss:.0f} | {wall:.0f} |")
+    print(
+        "| talkers | turns | p50 ms | p95 ms | max ms | worker peak RSS MB | worker CPU s per turn "
+        "| machine load (1 min) | wall s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r.talkers} | {r.turns} | {r.p50:.0f} | {r.p95:.0f} | {r.worst:.0f} | {r.peak_rss_mb:.0f} "
+            f"| {r.cpu_per_turn:.2f} | {r.load:.1f} | {r.wall:.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import structlog
+from msgspec.structs import replace
 from voice_proto import messages as m
 
 from ...engine import QueuedEngine, SessionSetup
@@ -291,16 +292,7 @@ class LocalEngine(QueuedEngine):
         answer.open_tool_call = call
         result = await self._tools.call(name, dict(arguments))
         answer.open_tool_call = None
-        self.emit(
-            m.ToolCall(
-                turn_id=call.turn_id,
-                call_id=call.call_id,
-                name=name,
-                arguments=call.arguments,
-                status="completed" if result.ok else "failed",
-                result=result.content,
-            )
-        )
+        self.emit(replace(call, status="completed" if result.ok else "failed", result=result.content))
         return result
 
     def _start_assistant(self, answer: _Answer) -> None:
@@ -347,17 +339,8 @@ class LocalEngine(QueuedEngine):
         now = loop.time()
         self._playback_end = now  # the client flushes what it had not played yet
         if answer.open_tool_call is not None:
-            call = answer.open_tool_call
-            self.emit(
-                m.ToolCall(
-                    turn_id=call.turn_id,
-                    call_id=call.call_id,
-                    name=call.name,
-                    arguments=call.arguments,
-                    status="failed",
-                    result=json.dumps({"error": "interrupted by the user"}),
-                )
-            )
+            error = json.dumps({"error": "interrupted by the user"})
+            self.emit(replace(answer.open_tool_call, status="failed", result=error))
         if answer.started:
             spoken = " ".join(sentence for starts, sentence in answer.sentences if starts <= now)
             self.emit(m.Interrupted(turn_id=answer.turn_id))
