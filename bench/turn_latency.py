@@ -115,7 +115,11 @@ def main() -> None:
     ]
     with tempfile.TemporaryDirectory(prefix="turn-latency-") as work:
         nats = NatsServer(Path(work)).start()
-        env = {"NOVA_LOCAL_VOICE": args.voice, "NOVA_MAX_SESSIONS": str(max(args.talkers))}
+        env = {
+            "NOVA_LOCAL_VOICE": args.voice,
+            "NOVA_MAX_SESSIONS": str(max(args.talkers)),
+            "EDGE_START_TIMEOUT": "15",
+        }
         if args.tts_cache is not None:
             env["NOVA_LOCAL_TTS_CACHE_SENTENCES"] = args.tts_cache
         stack = Stack(nats.url, Path(work), NOVA_ENGINE="local", LOG_LEVEL="warning", **env)

@@ -106,7 +106,9 @@ class LocalEngine(QueuedEngine):
     # --- the engine interface ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        detector = await self._models.run(SileroDetector)
+        # Not in the speech pool: a new session must not wait behind other sessions' inference
+        # (the edge gives up on a claim after a few seconds).
+        detector = await asyncio.to_thread(SileroDetector)
         s = self._settings
         self._endpointer = Endpointer(
             detector,
