@@ -37,7 +37,7 @@ QUESTIONS = {
         Question("How much does compute cost?", heard=("compute", "cost"), answer=("billed",)),
     ],
 }
-BARGE_IN = Question("What is the date today?", heard=("date",), answer=("today is",))
+BARGE_IN = Question("What time is it?", heard=("time",), answer=("it's",))
 
 
 @pytest.fixture(scope="session")

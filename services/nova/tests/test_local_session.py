@@ -160,8 +160,10 @@ async def test_the_client_ends_the_utterance_without_waiting_for_silence(
     open_session: OpenSession, question: bytes
 ) -> None:
     session = await open_session()
-    for offset in range(0, len(question), 640):
-        await session.engine.push_audio(question[offset : offset + 640])
+    # As a push-to-talk client sends it: the button is let go a moment after the last word.
+    pcm = silence(0.3) + question + silence(0.3)
+    for offset in range(0, len(pcm), 640):
+        await session.engine.push_audio(pcm[offset : offset + 640])
     assert not [e for e in session.events if is_user_final(e)]
     await session.engine.end_of_utterance()
     heard = await session.until(is_user_final)
