@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import structlog
@@ -47,7 +49,7 @@ _BYTES_PER_SECOND = m.OUTPUT_RATE * 2
 #: enough to hide synthesis, and an interrupted answer has not spent CPU on what it never says.
 _LOOKAHEAD_S = 2.0
 #: Silence before the end of a turn at which transcription starts, betting the turn is over.
-_EARLY_TRANSCRIBE_MS = 160
+_EARLY_TRANSCRIBE_MS = 96
 #: A confirmed utterance with no words this long gets a spoken "didn't catch that"; shorter ones
 #: (a cough, a door) only end their turn with reason ``empty``.
 _MUMBLE_MS = 400
@@ -197,13 +199,23 @@ class LocalEngine(QueuedEngine):
                 self._speculation = None
             case SpeechPaused(audio=audio, voiced_windows=voiced):
                 if self._user_turn is not None and not self._speculating:
-                    future = asyncio.ensure_future(
-                        self._models.run(self._models.transcriber.transcribe, self._with_carry(audio))
-                    )
+                    future = asyncio.ensure_future(self._transcribe_early(self._with_carry(audio)))
                     future.add_done_callback(_consume)
                     self._speculation = (voiced, future)
             case UtteranceEnded():
                 self._on_utterance(event)
+
+    async def _transcribe_early(self, audio: FloatArray) -> str:
+        """Transcribe at a pause, betting the turn is over; and since the answer's first sentence is
+        then known too, have it synthesized (into the voice's cache) while the endpoint is awaited."""
+        text: str = await self._models.run(self._models.transcriber.transcribe, audio)
+        # A copy: the answer counts only if the bet wins, and a copy leaves the context untouched.
+        reply = copy.copy(self._responder).respond(text) if text else Reply()
+        first = split_sentences(reply.text)[:1] if reply.tool is None else []
+        if first and self._models.voice.cached(first[0]) is None:
+            warm = asyncio.ensure_future(self._models.run(self._models.voice.speak, first[0]))
+            warm.add_done_callback(_consume)
+        return text
 
     @property
     def _speculating(self) -> bool:
@@ -366,7 +378,7 @@ class LocalEngine(QueuedEngine):
 type _Work = Callable[[_Answer], Awaitable[None]]
 
 
-def _consume(future: asyncio.Future[str]) -> None:
-    """An early transcription nobody waits for any more must not log 'never retrieved'."""
+def _consume(future: asyncio.Future[Any]) -> None:
+    """Speculative work nobody waits for any more must not log 'never retrieved'."""
     with contextlib.suppress(asyncio.CancelledError, Exception):
         future.result()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future
 from typing import Protocol
 
 from voice_proto import messages as m
@@ -45,6 +46,8 @@ class Voice:
         self.speaker = speaker
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._cache_sentences = cache_sentences
+        #: Sentences being synthesized now: a second asker waits for that result, not a second run.
+        self._pending: dict[str, Future[bytes]] = {}
         self._lock = threading.Lock()
 
     def cached(self, sentence: str) -> bytes | None:
@@ -57,13 +60,28 @@ class Voice:
 
     def speak(self, sentence: str) -> bytes:
         """Blocking; safe from any number of threads."""
-        pcm = self.cached(sentence)
-        if pcm is not None:
-            return pcm
-        pcm = speak(self.speaker, sentence)
-        if self._cache_sentences:
+        with self._lock:
+            pcm = self._cache.get(sentence)
+            if pcm is not None:
+                self._cache.move_to_end(sentence)
+                return pcm
+            pending = self._pending.get(sentence)
+            if pending is None:
+                self._pending[sentence] = mine = Future[bytes]()
+        if pending is not None:
+            return pending.result()
+        try:
+            pcm = speak(self.speaker, sentence)
+        except BaseException as exc:
+            mine.set_exception(exc)
+            raise
+        finally:
             with self._lock:
+                del self._pending[sentence]
+        with self._lock:
+            if self._cache_sentences:
                 self._cache[sentence] = pcm
                 while len(self._cache) > self._cache_sentences:
                     self._cache.popitem(last=False)
+        mine.set_result(pcm)
         return pcm
