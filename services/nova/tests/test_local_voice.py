@@ -29,7 +29,8 @@ def test_speech_comes_out_at_the_contract_rate_as_pcm16() -> None:
     pcm = Voice(speaker).speak("Cloud storage keeps your data online.")
     samples = np.frombuffer(pcm, dtype="<i2")
     native = speaker.synthesize("Cloud storage keeps your data online.")
-    assert abs(samples.size / m.OUTPUT_RATE - native.size / speaker.sample_rate) < 0.01
+    # Same duration at the new rate (espeak-ng varies a few ms between runs; a wrong rate is 9 % off).
+    assert abs(samples.size / m.OUTPUT_RATE - native.size / speaker.sample_rate) < 0.05
     assert np.abs(samples).max() > 3000  # speech, not silence
 
 

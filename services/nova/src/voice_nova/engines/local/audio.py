@@ -21,17 +21,8 @@ def int16_to_float(samples: Int16Array) -> FloatArray:
     return (samples.astype(np.float32) / 32768.0).astype(np.float32, copy=False)
 
 
-def float_to_int16(samples: npt.NDArray[np.floating]) -> Int16Array:
-    out: Int16Array = (np.clip(samples, -1.0, 1.0) * 32767.0).astype(np.int16)
-    return out
-
-
 def resample(samples: Int16Array, from_rate: int, to_rate: int) -> Int16Array:
     if from_rate == to_rate or samples.size == 0:
         return samples
     out: Int16Array = soxr.resample(samples, from_rate, to_rate, quality="HQ").astype(np.int16, copy=False)
     return out
-
-
-def seconds(samples: int, rate: int) -> float:
-    return samples / rate
