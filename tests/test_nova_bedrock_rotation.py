@@ -108,8 +108,10 @@ async def test_rotation_before_the_limit_loses_and_repeats_nothing(
     (taker,) = [r for r in records if "thanks" in r.user_transcripts and r.answers and r.answers[0].key == 10]
     assert taker.validator.history[0] == ("USER", "tell me a story")
     assert taker.validator.history[1][0] == "ASSISTANT"
-    last = records[-1]
-    assert ("USER", "thanks") in last.validator.history or last is taker
+    # Every stream promoted after it carried the conversation on (a stream still only primed when
+    # the session ended never got history, and is not counted).
+    promoted_later = [r for r in records[records.index(taker) + 1 :] if r.validator.history]
+    assert all(("USER", "thanks") in r.validator.history for r in promoted_later)
 
     await until(lambda: len([s for s in list(receiver.spans) if s.name == "nova.rotation"]) >= 2, 10)
     rotations = [s for s in list(receiver.spans) if s.name == "nova.rotation"]

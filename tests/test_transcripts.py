@@ -11,8 +11,8 @@ import pytest
 from voice_proto import Bus, channels
 from voice_proto import messages as m
 from voice_testkit.client import VoiceClient
-from voice_testkit.conversation import SAID, SCRIPTED_ENGINE, first_half, second_half
 from voice_testkit.recorder import Recorder
+from voice_testkit.scripted_conversation import SAID, SCRIPTED_ENGINE, first_half, second_half
 from voice_testkit.stack import API_KEYS, Stack
 
 pytestmark = pytest.mark.stack

@@ -247,6 +247,8 @@ def test_an_interruption_silences_playback_at_once(
     expect(assistant).to_have_attribute("data-interrupted", "true", timeout=WAIT_MS)
     expect(assistant).to_have_attribute("data-final", "true", timeout=WAIT_MS)
     expect(assistant.locator(".tag-interrupted")).to_be_visible()
+    # The debug panel's counters render on their own schedule: wait for it, then it must stay at one.
+    app.wait_until("the stop is counted", lambda: app.count("stops") >= 1)
     assert app.count("stops") == 1
     app.expect_activity("listening")
     assert app.mouth() == 0

@@ -69,7 +69,7 @@ def _check_port(name: str, port: int) -> None:
 def up(data_dir: Path) -> int:
     env = dict(os.environ)
     env.setdefault("HF_HUB_OFFLINE", "1")
-    env.setdefault("NOVA_ENGINE", "loopback")
+    env.setdefault("NOVA_ENGINE", "local")
     manager = Supervisor()
 
     if "NATS_URL" not in env:

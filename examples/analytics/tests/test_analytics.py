@@ -15,8 +15,8 @@ from voice_dev.natsserver import free_port
 from voice_proto import messages as m
 from voice_proto.streams import Record
 from voice_testkit.client import VoiceClient
-from voice_testkit.conversation import SCRIPTED_ENGINE, first_half, second_half
 from voice_testkit.processes import ManagedProcess
+from voice_testkit.scripted_conversation import SCRIPTED_ENGINE, first_half, second_half
 from voice_testkit.stack import API_KEYS, Stack, script
 
 pytestmark = pytest.mark.stack

@@ -283,3 +283,21 @@ async def test_a_worker_taking_a_session_over_makes_the_old_owner_let_go(
     kinds = [e.kind for e in lifecycle.of_type(m.Lifecycle)]
     assert m.LifecycleKind.ENDED not in kinds
     assert m.LifecycleKind.HANDED_OVER in kinds
+
+
+class SlowStartEngine(LoopbackEngine):
+    """Loopback, but its start takes a while, as an engine's that loads or connects does."""
+
+    async def start(self) -> None:
+        await asyncio.sleep(0.3)
+
+
+class SlowStartFactory(EngineFactory):
+    def create(self, setup: SessionSetup) -> Engine:
+        return SlowStartEngine()
+
+
+async def test_the_claim_that_fills_the_worker_is_answered(edge_bus: Bus, make_worker: MakeWorker) -> None:
+    await make_worker(SlowStartFactory(), max_sessions=2)
+    claims = await asyncio.gather(start(edge_bus, new_sid()), start(edge_bus, new_sid()))
+    assert [claim.accepted for claim in claims] == [True, True]

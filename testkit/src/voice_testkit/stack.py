@@ -67,10 +67,10 @@ class Stack:
             process.wait_ready(self._ready_urls[name])
         return process
 
-    def wait_ready(self, *names: str) -> None:
+    def wait_ready(self, *names: str, timeout: float = 30.0) -> None:
         """Wait until these processes (default: all started) answer their readiness probe."""
         for name in names or tuple(self.processes):
-            self.processes[name].wait_ready(self._ready_urls[name])
+            self.processes[name].wait_ready(self._ready_urls[name], timeout)
 
     def start_auth(self, name: str = "auth", *, wait: bool = True, **env: str) -> ManagedProcess:
         port = free_port()

@@ -117,6 +117,7 @@ class EngineFactory(ABC):
 BUILTIN_ENGINES = {
     "loopback": "voice_nova.engines.loopback:LoopbackFactory",
     "bedrock": "voice_nova.engines.bedrock.factory:BedrockFactory",
+    "local": "voice_nova.engines.local.factory:LocalFactory",
 }
 
 

@@ -43,6 +43,8 @@ class Worker:
         self._client_timeout = client_timeout
         self._claim_subscription: Subscription | None = None
         self._capacity_changed = asyncio.Event()
+        #: Held while a claim is handled: leaving the queue group must not cancel it half-way.
+        self._claiming = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         _meter.create_observable_gauge(
             "voice_worker_sessions",
@@ -69,9 +71,12 @@ class Worker:
             )
             await self.bus.flush()
         elif not self.has_room and self._claim_subscription is not None:
-            subscription, self._claim_subscription = self._claim_subscription, None
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
+            # Unsubscribing cancels the subscription's task, which may be in the middle of the very
+            # claim that filled the worker (an engine whose start awaits): let it reply first.
+            async with self._claiming:
+                subscription, self._claim_subscription = self._claim_subscription, None
+                with contextlib.suppress(Exception):
+                    await subscription.unsubscribe()
 
     async def _claim_manager(self) -> None:
         # Unsubscribing cancels the subscription's own task, so it never happens inside _on_start.
@@ -81,9 +86,10 @@ class Worker:
             await self._sync_claiming()
 
     async def _on_start(self, request: m.SessionStart, delivery: Delivery) -> None:
-        claim = await self._claim(request, delivery)
-        _claims.add(1, {"outcome": "accepted" if claim.accepted else claim.reason})
-        await self.bus.respond(channels.SESSIONS_START, delivery, claim)
+        async with self._claiming:
+            claim = await self._claim(request, delivery)
+            _claims.add(1, {"outcome": "accepted" if claim.accepted else claim.reason})
+            await self.bus.respond(channels.SESSIONS_START, delivery, claim)
         self._capacity_changed.set()
 
     async def _claim(self, request: m.SessionStart, delivery: Delivery) -> m.SessionClaim:

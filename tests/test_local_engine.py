@@ -1,0 +1,239 @@
+"""The offline engine through the whole stack: edge, worker (NOVA_ENGINE=local) and auth as
+processes on a real NATS server, and a client that speaks into the WebSocket in real time.
+
+The questions are spoken at test time by the engine's own voice (Piper joe) and by a second,
+unlike one (espeak-ng), at 16 kHz. Timings are never checked here (bench/turn_latency.py measures
+them); the timeouts are generous because the machine is shared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from voice_testkit.client import BINARY_PROTOCOL, VoiceClient
+from voice_testkit.conversation import Conversation, Exchange
+from voice_testkit.nats import NatsServer
+from voice_testkit.speech import VOICES, Question, read_wav, say, silence, speaker, write_wav
+from voice_testkit.stack import API_KEYS, Stack
+
+pytestmark = pytest.mark.stack
+
+#: Cap of one utterance in this stack (the default is 20 s), so the monologue test stays short.
+MAX_UTTERANCE_S = 6
+
+QUESTIONS = {
+    "piper": [
+        Question("Tell me about cloud storage.", heard=("cloud", "storage"), answer=("storage",)),
+        Question("Tell me more.", heard=("more",), answer=("more on storage",)),
+        Question("What time is it?", heard=("time",), answer=("it's",)),
+    ],
+    "espeak": [
+        Question("How do I keep my data secure?", heard=("data", "secure"), answer=("security",)),
+        Question("What is a virtual private network?", heard=("private", "network"), answer=("network",)),
+        Question("How much does compute cost?", heard=("compute", "cost"), answer=("billed",)),
+    ],
+}
+BARGE_IN = Question("What time is it?", heard=("time",), answer=("it's",))
+
+
+@pytest.fixture(scope="session")
+def spoken(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Path]:
+    """Every test question as a 16 kHz WAV, by (voice, text), with a little room before it."""
+    folder = tmp_path_factory.mktemp("speech")
+    wavs = {}
+    for voice in VOICES:
+        speech = speaker(voice)
+        texts = [q.text for q in QUESTIONS[voice]] + [BARGE_IN.text, "Tell me about cloud storage."]
+        for index, text in enumerate(dict.fromkeys(texts)):
+            samples = np.concatenate((np.zeros(4800, np.int16), say(speech, text)))
+            wavs[voice, text] = write_wav(folder / f"{voice}-{index}.wav", samples)
+    return wavs
+
+
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    work = tmp_path_factory.mktemp("local")
+    nats = NatsServer(work).start()
+    stack = Stack(nats.url, work, NOVA_ENGINE="local", NOVA_LOCAL_MAX_UTTERANCE_S=str(MAX_UTTERANCE_S))
+    try:
+        stack.start_auth(wait=False)
+        stack.start_worker(wait=False)
+        stack.start_edge(wait=False)
+        stack.wait_ready(timeout=180)  # the worker loads its models before it is ready
+        yield stack
+    finally:
+        stack.stop_all()
+        nats.stop()
+
+
+@pytest.fixture
+async def talk(local_stack: Stack) -> AsyncIterator[Conversation]:
+    client = await VoiceClient.open(local_stack.ws_url(), key=API_KEYS["alice"], protocol=BINARY_PROTOCOL)
+    conversation = Conversation(client)
+    yield conversation
+    await conversation.close()
+
+
+async def greeted(talk: Conversation) -> None:
+    """Let the greeting play to its end, so that what follows is not a barge-in."""
+    await talk.wait_turn_end("assistant", turnId=1, timeout=60)
+
+
+def check_answer(exchange: Exchange, question: Question) -> None:
+    heard = exchange.heard.lower()
+    assert all(word in heard for word in question.heard), f"asked {question.text!r}, heard {exchange.heard!r}"
+    said = exchange.said.lower()
+    assert any(word in said for word in question.answer), (
+        f"asked {question.text!r}, answered {exchange.said!r}"
+    )
+    assert exchange.said == exchange.planned
+    assert not exchange.interrupted
+    assert exchange.audio_bytes > 24_000 * 2 // 2, "less than half a second of answer audio"
+
+
+async def test_the_assistant_greets_first(talk: Conversation) -> None:
+    await greeted(talk)
+    shown = [e for _, e in talk.events if e["event"] in ("turn", "transcript")]
+    assert shown[0] == {"event": "turn", "turnId": 1, "role": "assistant", "state": "started"}
+    greeting = talk.of("transcript", role="assistant", stage="final", turnId=1)[0]
+    assert "Virtual Cloud Assistant" in greeting["text"]
+    assert not talk.of("transcript", role="user")
+    first_media = next(i for i, (_, e) in enumerate(talk.events) if e["event"] == "media")
+    speculative = next(i for i, (_, e) in enumerate(talk.events) if e.get("stage") == "speculative")
+    assert speculative < first_media
+
+
+async def converse(stack: Stack, voice: str, spoken: dict[tuple[str, str], Path]) -> None:
+    client = await VoiceClient.open(stack.ws_url(), key=API_KEYS["alice"], protocol=BINARY_PROTOCOL)
+    talk = Conversation(client)
+    try:
+        await greeted(talk)
+        for question in QUESTIONS[voice]:
+            exchange = await talk.exchange(read_wav(spoken[voice, question.text]))
+            check_answer(exchange, question)
+            turns = talk.of("turn", turnId=exchange.turn_id)
+            assert [(t["role"], t["state"]) for t in turns] == [
+                ("user", "started"),
+                ("user", "ended"),
+                ("assistant", "started"),
+                ("assistant", "ended"),
+            ]
+            if "time" in question.text:
+                # Date and time come through the tool path: a call, then its result.
+                assert [(c["name"], c["status"]) for c in exchange.tool_calls] == [
+                    ("get_date_and_time", "started"),
+                    ("get_date_and_time", "completed"),
+                ]
+                assert '"time"' in exchange.tool_calls[1]["result"]
+    finally:
+        await talk.close()
+
+
+async def test_spoken_questions_are_heard_and_answered(
+    local_stack: Stack, spoken: dict[tuple[str, str], Path]
+) -> None:
+    """Each voice asks its questions in a session of its own, both at once."""
+    await asyncio.gather(*(converse(local_stack, voice, spoken) for voice in VOICES))
+
+
+async def test_speech_while_the_assistant_talks_interrupts_it(
+    talk: Conversation, spoken: dict[tuple[str, str], Path]
+) -> None:
+    await greeted(talk)
+    start = len(talk.events)
+    await talk.say(read_wav(spoken["piper", "Tell me about cloud storage."]))
+    speculative = await talk.wait_for(
+        lambda e: e.get("event") == "transcript" and e["role"] == "assistant" and e["stage"] == "speculative",
+        after=start,
+    )
+    answered_turn = talk.events[speculative][1]["turnId"]
+    await talk.wait_for(lambda e: e.get("event") == "media", after=speculative)
+
+    # The user speaks again while the answer plays: the answer stops, the new question is answered.
+    barge_in = len(talk.events)
+    voiced_end = await talk.say(read_wav(spoken["espeak", BARGE_IN.text]))
+    stop = await talk.wait_for(lambda e: e.get("event") == "stop", after=barge_in)
+    assert talk.events[stop][1]["turnId"] == answered_turn
+    cut = talk.of("transcript", after=barge_in, role="assistant", stage="final", turnId=answered_turn)[0]
+    assert cut["interrupted"] is True
+    planned = talk.events[speculative][1]["text"]
+    assert planned.startswith(cut["text"])
+    assert len(cut["text"]) < len(planned)
+    assert talk.of("turn", after=barge_in, turnId=answered_turn, role="assistant", state="ended") == [
+        {
+            "event": "turn",
+            "turnId": answered_turn,
+            "role": "assistant",
+            "state": "ended",
+            "reason": "interrupted",
+        }
+    ]
+
+    heard = await talk.wait_for(
+        lambda e: e.get("event") == "transcript" and e["role"] == "user" and e["stage"] == "final",
+        after=stop,
+    )
+    exchange = await talk.answer_to(talk.events[heard][1], voiced_end, after=barge_in)
+    assert exchange.turn_id > answered_turn
+    check_answer(exchange, BARGE_IN)
+
+
+async def test_silence_alone_makes_no_turn(talk: Conversation) -> None:
+    await greeted(talk)
+    after = len(talk.events)
+    rng = np.random.default_rng(3)
+    hiss = (rng.standard_normal(16_000 * 2) * 60).astype("<i2").tobytes()
+    await talk.say(silence(2.0) + hiss, then_silence=1.5)
+    assert [e for _, e in talk.events[after:] if e["event"] != "media"] == []
+
+
+async def test_typed_text_is_a_turn_and_cuts_the_greeting(talk: Conversation) -> None:
+    await talk.wait_for(lambda e: e.get("event") == "media")
+    await talk.client.send_text("What is a virtual private network?")
+    await talk.wait_for(lambda e: e.get("event") == "stop" and e["turnId"] == 1)
+    heard = await talk.wait_for(lambda e: e.get("event") == "transcript" and e["role"] == "user")
+    assert talk.events[heard][1]["text"] == "What is a virtual private network?"
+    loop = asyncio.get_running_loop()
+    exchange = await talk.answer_to(talk.events[heard][1], loop.time(), after=heard)
+    assert exchange.turn_id == 2
+    check_answer(exchange, Question("", heard=("network",), answer=("network",)))
+
+
+async def test_bad_audio_gets_an_answer_or_an_event_never_a_failure(
+    talk: Conversation, spoken: dict[tuple[str, str], Path]
+) -> None:
+    await greeted(talk)
+
+    # Loud noise: no words, so no answer, at most a turn that ends empty.
+    after = len(talk.events)
+    rng = np.random.default_rng(5)
+    noise = np.clip(rng.standard_normal(16_000 * 2) * 8000, -32768, 32767).astype("<i2").tobytes()
+    await talk.say(noise)
+    await asyncio.sleep(2.0)
+    assert not talk.of("error", after=after)
+    assert not talk.of("transcript", after=after, role="assistant")
+    for ended in talk.of("turn", after=after, role="user", state="ended"):
+        assert ended["reason"] == "empty"
+
+    # Clipped: far too loud, flattened at full scale. Still understood, so still listening.
+    question = np.frombuffer(read_wav(spoken["piper", "What time is it?"]), dtype="<i2")
+    clipped = np.clip(question.astype(np.int32) * 8, -32768, 32767).astype("<i2").tobytes()
+    exchange = await talk.exchange(clipped)
+    assert "time" in exchange.heard.lower()
+    assert exchange.audio_bytes > 0
+
+    # A monologue past the cap: the turn ends there, and the assistant says so.
+    after = len(talk.events)
+    talk_on = b"".join(
+        read_wav(spoken["piper", text]) for text in ["Tell me about cloud storage.", "What time is it?"] * 3
+    )
+    await talk.say(talk_on)
+    ended = await talk.wait_turn_end("user", after=after)
+    assert ended["reason"] == "too_long"
+    answer = await talk.wait_turn_end("assistant", after=after, turnId=ended["turnId"])
+    said = talk.of("transcript", after=after, role="assistant", stage="final", turnId=answer["turnId"])[0]
+    assert f"stopped listening after {MAX_UTTERANCE_S} seconds" in said["text"]
