@@ -17,6 +17,7 @@ from pathlib import Path
 
 from voice_proto import Bus, channels
 from voice_proto import messages as m
+from voice_proto.settings import RecordsStreamSettings
 from voice_proto.streams import ensure_records_stream
 from voice_testkit.databases import postgres_database, sqlite_url
 from voice_testkit.nats import NatsServer
@@ -29,7 +30,7 @@ from voice_transcripts.store import Store
 async def run(nats_url: str, database_url: str, records: int, sessions: int, batch: int) -> None:
     bus = await Bus.connect(nats_url, "bench")
     js = bus.nc.jetstream()
-    await ensure_records_stream(js)
+    await ensure_records_stream(js, RecordsStreamSettings())
     ids = [f"bench-session-{n:08d}" for n in range(sessions)]
     started = time.perf_counter()
     for sid in ids:

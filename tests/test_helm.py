@@ -14,6 +14,7 @@ import yaml
 CHART = Path(__file__).resolve().parents[1] / "helm" / "voice"
 KUBE_VERSION = "1.30"
 ROLE = "arn:aws:iam::123456789012:role/voice-nova"
+POOL = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example"
 
 
 def render(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -42,7 +43,19 @@ VARIANTS = {
         "nats": {"enabled": False, "externalUrl": "nats://nats.shared:4222"},
         "edge": {"ingress": {"enabled": True, "host": "voice.example.org", "tlsSecretName": "voice-tls"}},
         "nova": {"serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": ROLE}}},
-        "auth": {"apiKeys": {"existingSecret": "voice-auth"}},
+        "auth": {
+            "apiKeys": {"existingSecret": "voice-auth"},
+            "jwt": {
+                "jwksUrl": f"{POOL}/.well-known/jwks.json",
+                "issuer": POOL,
+                "audience": "app-client-id",
+                "redirectUri": "https://voice.example.org/",
+            },
+        },
+        "transcripts": {
+            "database": {"existingSecret": "voice-transcripts-db"},
+            "corsOrigins": "https://voice.example.org",
+        },
         "otel": {"endpoint": "http://jaeger-collector:4318"},
     },
     "no-autoscaling-single-nats": {
@@ -64,7 +77,7 @@ def test_every_manifest_is_valid_kubernetes(variant: str) -> None:
 
 def test_services_have_probes_metrics_and_run_unprivileged() -> None:
     deployments = by_kind(render(), "Deployment")
-    assert set(deployments) == {"rel-voice-edge", "rel-voice-nova", "rel-voice-auth"}
+    assert set(deployments) == {"rel-voice-edge", "rel-voice-nova", "rel-voice-auth", "rel-voice-transcripts"}
     for deployment in deployments.values():
         pod = deployment["spec"]["template"]
         (container,) = pod["spec"]["containers"]
@@ -118,3 +131,49 @@ def test_autoscalers_target_their_deployments() -> None:
         assert hpa["spec"]["scaleTargetRef"]["name"] in deployments
         # With an autoscaler, the Deployment leaves the replica count to it.
         assert "replicas" not in deployments[hpa["spec"]["scaleTargetRef"]["name"]]["spec"]
+
+
+def env_of(deployment: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def test_transcripts_keep_their_sqlite_file_on_a_volume_of_their_own() -> None:
+    docs = render()
+    deployment = by_kind(docs, "Deployment")["rel-voice-transcripts"]
+    assert deployment["spec"]["replicas"] == 1  # one writer of the file
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    claim = volumes["data"]["persistentVolumeClaim"]["claimName"]
+    assert claim in by_kind(docs, "PersistentVolumeClaim")
+    assert (
+        env_of(deployment)["TRANSCRIPTS_DATABASE_URL"]["value"] == "sqlite+aiosqlite:////data/transcripts.db"
+    )
+
+
+def test_transcripts_on_postgresql_read_its_url_from_a_secret_and_scale() -> None:
+    docs = render(VARIANTS["external-nats-ingress-irsa"])
+    deployment = by_kind(docs, "Deployment")["rel-voice-transcripts"]
+    assert deployment["spec"]["replicas"] == 2
+    assert env_of(deployment)["TRANSCRIPTS_DATABASE_URL"]["valueFrom"] == {
+        "secretKeyRef": {"name": "voice-transcripts-db", "key": "database-url"}
+    }
+    assert not by_kind(docs, "PersistentVolumeClaim")
+    assert "rel-voice-transcripts" in by_kind(docs, "PodDisruptionBudget")
+
+
+def test_cognito_settings_reach_auth_and_half_of_them_is_refused() -> None:
+    auth = by_kind(render(VARIANTS["external-nats-ingress-irsa"]), "Deployment")["rel-voice-auth"]
+    env = env_of(auth)
+    assert env["AUTH_JWKS_URL"]["value"] == f"{POOL}/.well-known/jwks.json"
+    assert env["AUTH_ISSUER"]["value"] == POOL
+    assert env["AUTH_AUDIENCE"]["value"] == "app-client-id"
+    assert env["AUTH_TOKEN_USE"]["value"] == "access"
+    with pytest.raises(helm.HelmRenderError, match="issuer is required"):
+        render({"auth": {"jwt": {"jwksUrl": "https://idp/jwks.json", "audience": "x"}}})
+
+
+def test_the_records_stream_is_replicated_like_the_nats_cluster() -> None:
+    for deployment in by_kind(render(), "Deployment").values():
+        assert env_of(deployment)["VOICE_RECORDS_REPLICAS"]["value"] == "3"
+    single = by_kind(render(VARIANTS["no-autoscaling-single-nats"]), "Deployment")
+    assert env_of(single["rel-voice-edge"])["VOICE_RECORDS_REPLICAS"]["value"] == "1"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -15,7 +16,12 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = {"edge": "voice-edge", "nova": "voice-nova", "auth": "voice-auth"}
+SERVICES = {
+    "edge": "voice-edge",
+    "nova": "voice-nova",
+    "auth": "voice-auth",
+    "transcripts": "voice-transcripts",
+}
 
 
 def stages() -> dict[str, list[dockerfile.Command]]:
@@ -39,8 +45,7 @@ def test_each_service_has_an_image_running_its_console_script(service: str) -> N
     ]
     assert SERVICES[service] in scripts
     build = " ".join(" ".join(c.value) for c in stages()[f"build-{service}"] if c.cmd == "RUN")
-    assert f"--package {SERVICES[service]}" in build
-    assert f"./services/{service}" in build
+    assert f"scripts/install_service.sh {SERVICES[service]} services/{service}" in build
 
 
 def test_copied_paths_exist() -> None:
@@ -69,20 +74,55 @@ def uv_binary() -> str | None:
     return str(bootstrap) if bootstrap.exists() else shutil.which("uv")
 
 
-@pytest.mark.parametrize("package", sorted(SERVICES.values()))
-def test_the_lock_exports_each_service_alone(package: str) -> None:
+def image_extras(service: str) -> list[str]:
+    """The uv export options the image's build stage passes (the default of its ARG, if any)."""
+    for command in stages()[f"build-{service}"]:
+        if command.cmd == "ARG" and "=" in command.value[0]:
+            default: str = command.value[0].split("=", 1)[1]
+            return default.strip('"').split()
+    return []
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_installs_alone_from_the_lock_and_starts(service: str, tmp_path: Path) -> None:
+    """What the image's build stage does, run here: the service alone, with only what it declares,
+    must import its entry point (a dependency that only a sibling brought in would fail here)."""
     uv = uv_binary()
     if uv is None:
         pytest.skip("uv is not installed here (./check installs it into .cache/bootstrap)")
-    exported = subprocess.run(
-        [uv, "export", "--frozen", "--no-dev", "--no-emit-workspace", "--package", package],
+    venv = tmp_path / "venv"
+    env = {
+        **os.environ,
+        "PATH": f"{Path(uv).parent}{os.pathsep}{os.environ['PATH']}",
+        "VENV": str(venv),
+        "PYTHON": getattr(sys, "_base_executable", sys.executable),  # the interpreter under this venv
+    }
+    package = SERVICES[service]
+    subprocess.run(
+        [
+            str(ROOT / "scripts" / "install_service.sh"),
+            package,
+            f"services/{service}",
+            *image_extras(service),
+        ],
         cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    module = package.replace("-", "_")
+    subprocess.run(
+        [str(venv / "bin" / "python"), "-c", f"import {module}.main"], check=True, capture_output=True
+    )
+    assert (venv / "bin" / package).exists()
+    installed = subprocess.run(
+        [uv, "pip", "list", "--python", str(venv / "bin" / "python")],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    assert "msgspec==" in exported
-    assert "pytest" not in exported  # test tools stay out of images
+    assert "pytest" not in installed  # test tools stay out of images
+    assert "voice-testkit" not in installed
 
 
 def docker_compose() -> str:
@@ -107,6 +147,9 @@ def test_compose_file_is_valid_and_builds_the_dockerfile_targets() -> None:
         assert services[name]["build"]["target"] == name
         assert services[name]["environment"]["NATS_URL"] == "nats://nats:4222"
     assert set(SERVICES) | {"nats", "jaeger"} <= set(services)
+    # Out of the box it is the offline assistant, and the worker image carries its models.
+    assert services["nova"]["environment"]["NOVA_ENGINE"] == "local"
+    assert services["nova"]["build"]["args"]["NOVA_EXTRAS"] == "--extra local"
     # Without the secret the file refuses to render instead of running with no key.
     missing = subprocess.run(
         [compose, "-f", str(ROOT / "compose.yaml"), "config", "-q"],

@@ -8,6 +8,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from voice_proto import Bus, ProtoDecodeError, channels
 from voice_proto import messages as m
+from voice_proto.settings import RecordsStreamSettings
 from voice_proto.streams import (
     RECORDS_STREAM,
     decode_record,
@@ -27,16 +28,17 @@ tracer = trace.get_tracer("test")
 async def test_created_once_then_left_alone_except_for_missing_subjects(own_nats: NatsServer) -> None:
     bus = await Bus.connect(own_nats.url, "test")
     js = bus.nc.jetstream()
-    await ensure_records_stream(js, max_age_days=2)
-    await ensure_records_stream(js, max_age_days=9)  # a service with other defaults
+    await ensure_records_stream(js, RecordsStreamSettings(records_max_age_days=2))
+    # A service with other settings: the first creator's limits stand.
+    await ensure_records_stream(js, RecordsStreamSettings(records_max_age_days=9))
     info = await js.stream_info(RECORDS_STREAM)
-    assert info.config.max_age == 2 * 86_400  # the first creator's limits stand
+    assert info.config.max_age == 2 * 86_400
     assert sorted(info.config.subjects or []) == sorted(records_subjects())
 
     # A stream from an older contract that lacks a subject gets it added, and keeps its own.
     await js.delete_stream(RECORDS_STREAM)
     await js.add_stream(StreamConfig(name=RECORDS_STREAM, subjects=["voice.*.lifecycle", "extra.>"]))
-    await ensure_records_stream(js)
+    await ensure_records_stream(js, RecordsStreamSettings())
     info = await js.stream_info(RECORDS_STREAM)
     assert sorted(info.config.subjects or []) == sorted(["extra.>", *records_subjects()])
     await bus.drain()
@@ -45,7 +47,7 @@ async def test_created_once_then_left_alone_except_for_missing_subjects(own_nats
 async def test_a_durable_consumer_reads_records_in_order(own_nats: NatsServer) -> None:
     bus = await Bus.connect(own_nats.url, "test")
     js = bus.nc.jetstream()
-    await ensure_records_stream(js)
+    await ensure_records_stream(js, RecordsStreamSettings())
     said = m.Transcript(turn_id=1, role=m.Role.USER, text="hello", stage=m.Stage.FINAL)
     await bus.publish(channels.LIFECYCLE, m.Lifecycle(kind=m.LifecycleKind.STARTED, at=1.0), session_id=SID)
     with tracer.start_as_current_span("worker"):
@@ -66,3 +68,15 @@ async def test_a_durable_consumer_reads_records_in_order(own_nats: NatsServer) -
     with pytest.raises(ProtoDecodeError):
         decode_record(messages[2])
     await bus.drain()
+
+
+def test_every_creator_reads_the_same_limits_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whichever service starts first creates the stream, so all read VOICE_RECORDS_* alike."""
+    from voice_analytics.settings import AnalyticsSettings
+    from voice_edge.settings import EdgeSettings
+    from voice_transcripts.settings import TranscriptsSettings
+
+    monkeypatch.setenv("VOICE_RECORDS_REPLICAS", "3")
+    monkeypatch.setenv("VOICE_RECORDS_MAX_AGE_DAYS", "7")
+    for settings in (EdgeSettings(), TranscriptsSettings(), AnalyticsSettings()):
+        assert (settings.records_replicas, settings.records_max_age_days) == (3, 7)

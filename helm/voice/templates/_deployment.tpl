@@ -1,6 +1,7 @@
 {{/*
 One service's Deployment. Arguments: root, component, values (the component's values), port,
-env (extra env YAML), serviceAccount (name or "").
+env (extra env YAML), serviceAccount (name or ""), and optionally dataClaim (a PVC mounted at
+/data; the Deployment then runs one pod at a time).
 */}}
 {{- define "voice.deployment" -}}
 apiVersion: apps/v1
@@ -11,7 +12,11 @@ metadata:
     {{- include "voice.labels" .root | nindent 4 }}
     app.kubernetes.io/component: {{ .component }}
 spec:
-  {{- if not (and .values.autoscaling .values.autoscaling.enabled) }}
+  {{- if .dataClaim }}
+  replicas: 1
+  strategy:
+    type: Recreate
+  {{- else if not (and .values.autoscaling .values.autoscaling.enabled) }}
   replicas: {{ .values.replicas }}
   {{- end }}
   selector:
@@ -56,7 +61,16 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+            {{- if .dataClaim }}
+            - name: data
+              mountPath: /data
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir: {}
+        {{- with .dataClaim }}
+        - name: data
+          persistentVolumeClaim:
+            claimName: {{ . }}
+        {{- end }}
 {{- end -}}

@@ -39,6 +39,10 @@ nats://{{ include "voice.fullname" . }}-nats:4222
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
   value: {{ . | quote }}
 {{- end }}
+{{- if .root.Values.nats.enabled }}
+- name: VOICE_RECORDS_REPLICAS
+  value: {{ min (int .root.Values.nats.replicas) 3 | quote }}
+{{- end }}
 {{- end -}}
 
 {{- define "voice.extraEnv" -}}

@@ -20,6 +20,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 
 from . import messages as m
 from .channels import ALL_CHANNELS, LIFECYCLE, TRANSCRIPT, ProtoDecodeError
+from .settings import RecordsStreamSettings
 
 RECORDS_STREAM = "VOICE_RECORDS"
 
@@ -41,11 +42,9 @@ def records_stream_config(*, max_age_days: float = 30.0, replicas: int = 1) -> S
     )
 
 
-async def ensure_records_stream(
-    js: JetStreamContext, *, max_age_days: float = 30.0, replicas: int = 1
-) -> None:
+async def ensure_records_stream(js: JetStreamContext, limits: RecordsStreamSettings) -> None:
     """Create the stream, or add the subjects it lacks; safe to call from every replica at once."""
-    config = records_stream_config(max_age_days=max_age_days, replicas=replicas)
+    config = records_stream_config(max_age_days=limits.records_max_age_days, replicas=limits.records_replicas)
     try:
         info = await js.stream_info(RECORDS_STREAM)
     except NotFoundError:

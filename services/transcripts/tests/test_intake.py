@@ -9,6 +9,7 @@ from pathlib import Path
 
 from voice_proto import Bus, channels
 from voice_proto import messages as m
+from voice_proto.settings import RecordsStreamSettings
 from voice_proto.streams import ensure_records_stream
 from voice_testkit.databases import sqlite_url
 from voice_testkit.nats import NatsServer
@@ -31,7 +32,7 @@ async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
 async def test_nothing_is_acknowledged_before_it_is_stored(own_nats: NatsServer, tmp_path: Path) -> None:
     bus = await Bus.connect(own_nats.url, "test")
     js = bus.nc.jetstream()
-    await ensure_records_stream(js)
+    await ensure_records_stream(js, RecordsStreamSettings())
     engine = create_engine(sqlite_url(tmp_path))  # no schema yet: every write fails
     store = Store(engine)
     intake = Intake(js, store, durable="intake-test", batch_size=10, ack_wait=30)

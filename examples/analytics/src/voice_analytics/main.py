@@ -25,7 +25,7 @@ async def run(settings: AnalyticsSettings) -> None:
     store = await StatsStore.open(settings.database)
     bus = await Bus.connect(settings.nats_url, "analytics", retry_for=settings.nats_connect_retry)
     js = bus.nc.jetstream()
-    await ensure_records_stream(js)
+    await ensure_records_stream(js, settings)
     consuming = asyncio.create_task(consume(js, store, settings.durable, stop))
 
     async def ready() -> dict[str, bool]:

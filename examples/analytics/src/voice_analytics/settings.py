@@ -4,10 +4,10 @@ from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
-from voice_proto.settings import ServiceSettings
+from voice_proto.settings import RecordsStreamSettings, ServiceSettings
 
 
-class AnalyticsSettings(ServiceSettings):
+class AnalyticsSettings(ServiceSettings, RecordsStreamSettings):
     model_config = SettingsConfigDict(env_prefix="ANALYTICS_")
 
     #: A SQLite file: the statistics and the stream sequences already counted.

@@ -56,7 +56,9 @@ class Edge:
         path does not depend on JetStream."""
         assert self.bus is not None
         try:
-            await ensure_records_stream(self.bus.nc.jetstream(timeout=self.settings.auth_timeout))
+            await ensure_records_stream(
+                self.bus.nc.jetstream(timeout=self.settings.auth_timeout), self.settings
+            )
         except (nats.errors.Error, TimeoutError, OSError) as exc:
             log.warning("cannot ensure the records stream; transcripts may miss sessions", error=str(exc))
 

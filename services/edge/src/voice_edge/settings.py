@@ -4,10 +4,10 @@ from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
-from voice_proto.settings import ServiceSettings
+from voice_proto.settings import RecordsStreamSettings, ServiceSettings
 
 
-class EdgeSettings(ServiceSettings):
+class EdgeSettings(ServiceSettings, RecordsStreamSettings):
     model_config = SettingsConfigDict(env_prefix="EDGE_")
 
     host: str = "127.0.0.1"

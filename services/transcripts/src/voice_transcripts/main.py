@@ -49,9 +49,7 @@ async def serve(settings: TranscriptsSettings) -> None:
     store = Store(engine)
     bus = await Bus.connect(settings.nats_url, "transcripts", retry_for=settings.nats_connect_retry)
     js = bus.nc.jetstream()
-    await ensure_records_stream(
-        js, max_age_days=settings.records_max_age_days, replicas=settings.records_replicas
-    )
+    await ensure_records_stream(js, settings)
     intake = Intake(
         js, store, durable=settings.durable, batch_size=settings.batch_size, ack_wait=settings.ack_wait
     )

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
-from voice_proto.settings import ServiceSettings
+from voice_proto.settings import RecordsStreamSettings, ServiceSettings
 
 
-class TranscriptsSettings(ServiceSettings):
+class TranscriptsSettings(ServiceSettings, RecordsStreamSettings):
     model_config = SettingsConfigDict(env_prefix="TRANSCRIPTS_")
 
     #: SQLite (a file; the embedded default) or PostgreSQL (``postgresql://user@host/db``).
@@ -29,6 +29,3 @@ class TranscriptsSettings(ServiceSettings):
     auth_cache_seconds: float = Field(default=60.0, ge=0)
     #: Comma-separated origins allowed to call the API from a browser (CORS); empty: none.
     cors_origins: str = ""
-    #: Limits of the VOICE_RECORDS stream when this service is the one that creates it.
-    records_max_age_days: float = Field(default=30.0, gt=0, validation_alias="VOICE_RECORDS_MAX_AGE_DAYS")
-    records_replicas: int = Field(default=1, ge=1, validation_alias="VOICE_RECORDS_REPLICAS")
