@@ -17,6 +17,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from .logs import configure_logging
+from .settings import ServiceSettings
+from .telemetry import setup_telemetry
+
 #: Returns the readiness checks by name; the service is ready when all are true.
 ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]
 
@@ -68,3 +72,19 @@ def run_service(main: Coroutine[Any, Any, None]) -> None:
     import uvloop
 
     asyncio.run(main, loop_factory=uvloop.new_event_loop)
+
+
+def start_service[S: ServiceSettings](
+    name: str, settings: S, run: Callable[[S], Coroutine[Any, Any, None]], *, traced: bool = True
+) -> None:
+    """A service's whole life: JSON logs, telemetry (``voice-<name>``), ``run`` on uvloop, and the
+    telemetry's last flush on the way out. ``traced=False`` for one-off commands (migrations)."""
+    configure_logging(name, settings.log_level)
+    if not traced:
+        run_service(run(settings))
+        return
+    telemetry = setup_telemetry(f"voice-{name}")
+    try:
+        run_service(run(settings))
+    finally:
+        telemetry.shutdown()

@@ -7,10 +7,8 @@ import asyncio
 import structlog
 from voice_proto import Bus
 from voice_proto.auth import AuthClient
-from voice_proto.logs import configure_logging
-from voice_proto.ops import embedded_server, run_service, stop_on_signals
+from voice_proto.ops import embedded_server, start_service, stop_on_signals
 from voice_proto.streams import ensure_records_stream
-from voice_proto.telemetry import setup_telemetry
 
 from .app import create_app
 from .consumer import consume
@@ -47,10 +45,4 @@ async def run(settings: AnalyticsSettings) -> None:
 
 
 def main() -> None:
-    settings = AnalyticsSettings()
-    configure_logging("analytics", settings.log_level)
-    telemetry = setup_telemetry("voice-analytics")
-    try:
-        run_service(run(settings))
-    finally:
-        telemetry.shutdown()
+    start_service("analytics", AnalyticsSettings(), run)

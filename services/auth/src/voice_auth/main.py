@@ -10,10 +10,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from voice_proto import Bus
-from voice_proto.logs import configure_logging
 from voice_proto.messages import SignInConfig
-from voice_proto.ops import embedded_server, probe_routes, run_service, stop_on_signals
-from voice_proto.telemetry import setup_telemetry
+from voice_proto.ops import embedded_server, probe_routes, start_service, stop_on_signals
 
 from .apikeys import ApiKeyStore
 from .devissuer import DevIssuer, load_or_create_key
@@ -124,10 +122,4 @@ async def run(settings: AuthSettings) -> None:
 
 
 def main() -> None:
-    settings = AuthSettings()
-    configure_logging("auth", settings.log_level)
-    telemetry = setup_telemetry("voice-auth")
-    try:
-        run_service(run(settings))
-    finally:
-        telemetry.shutdown()
+    start_service("auth", AuthSettings(), run)

@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import structlog
-from voice_proto.logs import configure_logging
-from voice_proto.ops import embedded_server, run_service, stop_on_signals
-from voice_proto.telemetry import setup_telemetry
+from voice_proto.ops import embedded_server, start_service, stop_on_signals
 
 from .app import Edge, create_app
 from .settings import EdgeSettings
@@ -44,10 +42,4 @@ async def run(settings: EdgeSettings) -> None:
 
 
 def main() -> None:
-    settings = EdgeSettings()
-    configure_logging("edge", settings.log_level)
-    telemetry = setup_telemetry("voice-edge")
-    try:
-        run_service(run(settings))
-    finally:
-        telemetry.shutdown()
+    start_service("edge", EdgeSettings(), run)

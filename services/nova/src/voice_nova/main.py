@@ -6,9 +6,7 @@ import asyncio
 
 import structlog
 from voice_proto import Bus
-from voice_proto.logs import configure_logging
-from voice_proto.ops import probe_server, run_service, stop_on_signals
-from voice_proto.telemetry import setup_telemetry
+from voice_proto.ops import probe_server, start_service, stop_on_signals
 
 from .engine import engine_factory
 from .settings import NovaSettings
@@ -55,10 +53,4 @@ async def run(settings: NovaSettings) -> None:
 
 
 def main() -> None:
-    settings = NovaSettings()
-    configure_logging("nova", settings.log_level)
-    telemetry = setup_telemetry("voice-nova")
-    try:
-        run_service(run(settings))
-    finally:
-        telemetry.shutdown()
+    start_service("nova", NovaSettings(), run)

@@ -14,10 +14,8 @@ import contextlib
 import structlog
 from voice_proto import Bus
 from voice_proto.auth import AuthClient
-from voice_proto.logs import configure_logging
-from voice_proto.ops import embedded_server, run_service, stop_on_signals
+from voice_proto.ops import embedded_server, start_service, stop_on_signals
 from voice_proto.streams import ensure_records_stream
-from voice_proto.telemetry import setup_telemetry
 
 from .app import Api, create_app
 from .db import create_engine
@@ -92,13 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="voice-transcripts", description=__doc__)
     parser.add_argument("command", nargs="?", choices=["serve", "migrate"], default="serve")
     args = parser.parse_args()
-    settings = TranscriptsSettings()
-    configure_logging("transcripts", settings.log_level)
     if args.command == "migrate":
-        run_service(migrate(settings))
-        return
-    telemetry = setup_telemetry("voice-transcripts")
-    try:
-        run_service(serve(settings))
-    finally:
-        telemetry.shutdown()
+        start_service("transcripts", TranscriptsSettings(), migrate, traced=False)
+    else:
+        start_service("transcripts", TranscriptsSettings(), serve)
