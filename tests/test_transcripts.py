@@ -4,6 +4,7 @@ only its own, and a transcripts service that was down catches up with nothing lo
 from __future__ import annotations
 
 import asyncio
+import signal
 from typing import Any
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 from voice_proto import Bus, channels
 from voice_proto import messages as m
 from voice_testkit.client import VoiceClient
+from voice_testkit.nats import NatsServer
 from voice_testkit.recorder import Recorder
 from voice_testkit.scripted_conversation import SAID, SCRIPTED_ENGINE, first_half, second_half
 from voice_testkit.stack import API_KEYS, Stack
@@ -148,3 +150,13 @@ async def test_a_stopped_service_catches_up_with_nothing_lost_or_doubled(
     assert [{k: t[k] for k in ("turnId", "role", "text", "interrupted")} for t in body["turns"]] == expected
     assert fresh_stack.processes["transcripts"].stop() == 0
     await bus.drain()
+
+
+def test_it_stops_cleanly_when_nats_stops_with_it(fresh_stack: Stack, own_nats: NatsServer) -> None:
+    """Stopping a whole dev run stops NATS and every service at once: the transcripts service must
+    not wait out a read on the dead connection, nor fail closing it."""
+    transcripts = fresh_stack.start_transcripts()
+    own_nats.process.signal(signal.SIGTERM)
+    transcripts.signal(signal.SIGTERM)
+    assert transcripts.proc is not None
+    assert transcripts.proc.wait(10) == 0, transcripts.log_text()[-2000:]

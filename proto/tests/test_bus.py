@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from voice_proto import Bus, Delivery, NoResponders, channels
 from voice_proto import messages as m
 from voice_proto.tracecontext import trace_id_hex
+from voice_testkit.nats import NatsServer
 
 SID = "bus-test-session-0001"
 
@@ -126,3 +127,23 @@ async def test_session_subscription_routes_by_subject_and_keeps_order(bus: Bus) 
     await bus.publish(channels.IN_CONTROL, m.Control(kind=m.ControlKind.HANGUP), session_id=SID)
     await asyncio.wait_for(done.wait(), 2)
     assert order == ["audio1", "end_of_utterance", "audio2", "hangup"]
+
+
+async def test_drain_does_not_wait_for_a_server_that_is_gone(own_nats: NatsServer) -> None:
+    bus = await Bus.connect(own_nats.url, "test")
+
+    async def ignore(_text: m.TextIn, _delivery: Delivery) -> None:
+        pass
+
+    await bus.subscribe(channels.IN_TEXT, ignore, session_id=SID)
+    await bus.flush()
+    own_nats.stop()
+    for _ in range(100):
+        if not bus.connected:
+            break
+        await asyncio.sleep(0.02)
+    # Published while reconnecting: nats-py keeps it pending, and its close() then writes it to
+    # the dead socket (RuntimeError) unless the bus takes care.
+    await bus.publish(channels.IN_TEXT, m.TextIn(text="lost"), session_id=SID)
+    await asyncio.wait_for(bus.drain(), 3)
+    assert bus.nc.is_closed

@@ -211,13 +211,23 @@ class Bus:
         return route
 
     async def drain(self) -> None:
-        """Finish what was received, stop receiving, flush what was published, close."""
-        if not self.nc.is_closed:
+        """Finish what was received, stop receiving, flush what was published, close.
+
+        Without a connection (NATS stopped first, as it does when a whole dev run is stopped) there
+        is nothing to drain: close at once instead of waiting for a reconnection that may never come.
+        """
+        if self.nc.is_closed:
+            return
+        if self.nc.is_connected:
             try:
                 await self.nc.drain()
+                return
             except (nats.errors.Error, TimeoutError, OSError) as exc:
                 log.warning("nats drain failed", error=str(exc))
-                await self.nc.close()
+        try:
+            await self.nc.close()
+        except Exception as exc:  # nats-py writes its pending buffer to a socket that may be gone
+            log.info("nats connection closed uncleanly", error=repr(exc))
 
 
 def _covering_wildcard(subjects: list[str]) -> str:

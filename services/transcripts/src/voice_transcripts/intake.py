@@ -9,6 +9,7 @@ never be decoded is terminated (no redelivery) and counted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import nats.errors
@@ -44,6 +45,8 @@ class Intake:
         self._ack_wait = ack_wait
         self._subscription: JetStreamContext.PullSubscription | None = None
         self._stopping = asyncio.Event()
+        #: True while a batch is being stored and acknowledged (stop lets it finish).
+        self._handling = False
         self._task: asyncio.Task[None] | None = None
         #: Records in the stream this consumer has not acknowledged yet (delivered or not).
         self.lag = 0
@@ -62,12 +65,21 @@ class Intake:
         self._task = asyncio.create_task(self._run(), name="intake")
 
     async def stop(self) -> None:
-        """Finish the batch in hand (commit and acknowledge it), then stop fetching."""
+        """Finish the batch in hand (commit and acknowledge it), then stop fetching.
+
+        A fetch or a lag poll in progress is cancelled rather than waited out (with NATS gone it
+        would wait for its timeout): nothing is lost, since records are acknowledged only after
+        their commit and storing them twice changes nothing.
+        """
         self._stopping.set()
         if self._task is not None:
-            await self._task
+            if not self._handling:
+                self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
         if self._subscription is not None:
-            await self._subscription.unsubscribe()
+            with contextlib.suppress(nats.errors.Error, OSError):
+                await self._subscription.unsubscribe()
 
     async def _run(self) -> None:
         assert self._subscription is not None
@@ -82,7 +94,11 @@ class Intake:
                 await asyncio.sleep(1.0)
                 continue
             if batch:
-                await self._handle(batch)
+                self._handling = True
+                try:
+                    await self._handle(batch)
+                finally:
+                    self._handling = False
             if not batch or time.monotonic() - last_poll > _LAG_POLL:
                 await self._poll_lag()
                 last_poll = time.monotonic()
