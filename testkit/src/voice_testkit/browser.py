@@ -1,12 +1,9 @@
 """A real browser for end-to-end tests: Debian's Chromium driven by Playwright (no browser
-download), with its fake microphone fed from a WAV file made at test time."""
+download), with its fake microphone fed from a WAV file made at test time (see voice_testkit.speech)."""
 
 from __future__ import annotations
 
-import math
 import os
-import wave
-from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,33 +45,3 @@ def chromium(microphone_wav: Path) -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
-
-
-def write_voiced_wav(path: Path, *, rate: int = 16000, repeats: int = 2) -> Path:
-    """Voice-shaped sound: syllables of a harmonic voice (gliding pitch, vowel formants) separated by
-    pauses, with no words in it. Enough for an engine that echoes; an engine that transcribes needs
-    real speech (see tests/test_web_e2e.py)."""
-    vowels = [(730, 1090), (530, 1840), (270, 2290), (570, 840), (300, 870)]  # a, e, i, o, u
-    phrase = array("h")
-    for syllable in range(8):
-        f1, f2 = vowels[syllable % len(vowels)]
-        length = int(rate * 0.2)
-        for n in range(length):
-            t = n / rate
-            f0 = 120 + 25 * math.sin(2 * math.pi * 1.5 * (syllable * 0.2 + t))
-            envelope = math.sin(math.pi * n / length) ** 2
-            value = 0.0
-            for harmonic in range(1, int(4000 / f0) + 1):
-                f = harmonic * f0
-                gain = 1 / (1 + ((f - f1) / 90) ** 2) + 0.6 / (1 + ((f - f2) / 120) ** 2)
-                value += gain * math.sin(2 * math.pi * f * t) / harmonic**0.5
-            phrase.append(int(max(-1.0, min(1.0, 0.12 * envelope * value)) * 32767))
-        phrase.extend([0] * int(rate * 0.04))
-    phrase.extend([0] * int(rate * 1.0))
-    samples = phrase * repeats
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(samples.tobytes())
-    return path
