@@ -3,7 +3,7 @@ caches positive answers until they expire, and the one rule of who may read a se
 
 The edge (WebSocket subprotocols), the transcripts API and any other HTTP service (an
 ``Authorization`` header) all go through this client, so every credential is checked by the auth
-service in one way.
+service in one way. An HTTP API takes its caller with ``Depends(caller)``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
 
 from . import channels
 from . import messages as m
@@ -120,3 +123,20 @@ async def http_caller(auth: AuthClient, authorization: str | None, source: str) 
     if reply.reason in UNAVAILABLE_REASONS:
         raise HttpRefusal(503, "auth_unavailable", reply.reason)
     raise HttpRefusal(401, "unauthorized", reply.reason)
+
+
+async def caller(request: HTTPConnection) -> m.ValidateReply:
+    """The caller of an HTTP API, as a FastAPI dependency (``Annotated[m.ValidateReply,
+    Depends(caller)]``): the credential of its ``Authorization`` header checked by
+    ``request.app.state.auth`` (an AuthClient), with the client's address as the source.
+
+    Raises HTTPException with the HttpRefusal's status, headers and ``{"error", "reason"}`` as
+    the detail (FastAPI answers ``{"detail": {...}}``).
+    """
+    auth: AuthClient = request.app.state.auth
+    source = request.client.host if request.client else ""
+    try:
+        return await http_caller(auth, request.headers.get("authorization"), source)
+    except HttpRefusal as refusal:
+        # FastAPI renders any JSON as the detail; Starlette's signature says str.
+        raise HTTPException(refusal.status, detail=refusal.body, headers=refusal.headers) from None  # type: ignore[arg-type]

@@ -57,7 +57,9 @@ class Edge:
         assert self.bus is not None
         try:
             await ensure_records_stream(
-                self.bus.nc.jetstream(timeout=self.settings.auth_timeout), self.settings
+                self.bus.nc.jetstream(timeout=self.settings.auth_timeout),
+                max_age_days=self.settings.records_max_age_days,
+                replicas=self.settings.records_replicas,
             )
         except (nats.errors.Error, TimeoutError, OSError) as exc:
             log.warning("cannot ensure the records stream; transcripts may miss sessions", error=str(exc))
