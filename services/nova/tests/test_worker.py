@@ -101,6 +101,13 @@ async def test_a_repeated_start_gets_the_same_claim(edge_bus: Bus, make_worker: 
     assert again.resume_token == first.resume_token
 
 
+async def test_a_claim_says_what_the_engine_can_do(edge_bus: Bus, make_worker: MakeWorker) -> None:
+    await make_worker(ScriptedFactory(CONTEXT))
+    sid = new_sid()
+    assert (await start(edge_bus, sid)).capabilities == ["text_input"]
+    assert (await start(edge_bus, sid)).capabilities == ["text_input"]  # the repeated claim too
+
+
 async def test_loopback_echoes_unchanged_with_sequence_numbers(
     edge_bus: Bus, make_worker: MakeWorker
 ) -> None:
