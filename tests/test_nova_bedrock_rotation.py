@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nova_emulator import EmulatorThread, ModelConfig, StreamPlan
-from nova_emulator.speech import VOCABULARY, read_tag
-from nova_emulator.talk import answer_chunks, speak, until
 from voice_testkit.client import VoiceClient
 from voice_testkit.nats import NatsServer
+from voice_testkit.nova_emulator import EmulatorThread, ModelConfig, StreamPlan
+from voice_testkit.nova_emulator.speech import VOCABULARY, read_tag
+from voice_testkit.nova_emulator.talk import answer_chunks, speak, until
 from voice_testkit.otlp import OtlpReceiver
 from voice_testkit.stack import API_KEYS, Stack
 
