@@ -3,17 +3,8 @@
 from __future__ import annotations
 
 import structlog
-from voice_proto import Bus
+from voice_proto import Bus, ops
 from voice_proto.auth import AuthClient
-from voice_proto.ops import (
-    Component,
-    embedded_server,
-    http_server,
-    records_stream,
-    serve,
-    start_service,
-    stop_on_signals,
-)
 
 from .app import create_app
 from .consumer import Consumer
@@ -33,15 +24,17 @@ async def run(settings: AnalyticsSettings) -> None:
 
     app = create_app(store, AuthClient(bus, timeout=settings.auth_timeout, cache_seconds=60), ready)
     log.info("analytics starting", http_port=settings.http_port, durable=settings.durable)
-    await serve(
-        stop_on_signals(),
-        Component("database", start=store.open, stop=store.close),
-        Component("nats", start=bus.start, stop=bus.drain),
-        records_stream(bus, settings),
-        Component("records", run=consumer.run, stop=consumer.stop),
-        http_server("http", embedded_server(app, settings.http_host, settings.http_port, lifespan="off")),
+    server = ops.embedded_server(app, settings.http_host, settings.http_port, lifespan="off")
+    # Started in this order, stopped in reverse; if any of them dies, the service stops.
+    await ops.serve(
+        ops.stop_on_signals(),
+        ops.Component("database", start=store.open, stop=store.close),
+        ops.Component("nats", start=bus.start, stop=bus.drain),
+        ops.records_stream(bus, settings),
+        ops.Component("records", run=consumer.run, stop=consumer.stop),
+        ops.http_server("http", server),
     )
 
 
 def main() -> None:
-    start_service("analytics", AnalyticsSettings(), run)
+    ops.start_service("analytics", AnalyticsSettings(), run)
