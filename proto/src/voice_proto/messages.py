@@ -24,7 +24,7 @@ INPUT_RATE = 16_000
 OUTPUT_RATE = 24_000
 
 
-def codes(enum: type[StrEnum], what: str = "One of") -> msgspec.Meta:
+def _codes(enum: type[StrEnum], what: str = "One of") -> msgspec.Meta:
     """The schema note of a string field whose values an enum names (the field stays a ``str``)."""
     return msgspec.Meta(description=f"{what}: {', '.join(member.value for member in enum)}.")
 
@@ -99,10 +99,10 @@ class SessionClaim(Message, kw_only=True):
     worker_id: str = ""
     resume_token: str = ""
     #: Why a claim was refused: a ``ClaimRefusal``.
-    reason: Annotated[str, codes(ClaimRefusal)] = ""
+    reason: Annotated[str, _codes(ClaimRefusal)] = ""
     #: What the claiming worker's engine does beyond speech: ``Capability`` values (strings, so
     #: that a newer worker's capability never fails an older edge's decoder).
-    capabilities: Annotated[list[str], codes(Capability, "What the engine does beyond speech, of")] = []
+    capabilities: Annotated[list[str], _codes(Capability, "What the engine does beyond speech, of")] = []
 
 
 # --- edge -> worker: voice.<sid>.in.* --------------------------------------------------------
@@ -167,7 +167,7 @@ class Control(Message, kw_only=True):
     worker_id: str = ""
     #: HANGUP only: why the session ends when it is not the user's choice (an ``EndReason``,
     #: ``auth_expired``); the worker reports it as the lifecycle's end reason. Empty: ``hangup``.
-    reason: Annotated[str, codes(EndReason, "HANGUP only, one of")] = ""
+    reason: Annotated[str, _codes(EndReason, "HANGUP only, one of")] = ""
 
 
 class ResumeRefusal(StrEnum):
@@ -184,7 +184,7 @@ class ControlReply(Message, kw_only=True):
 
     ok: bool
     #: A ``ResumeRefusal``.
-    reason: Annotated[str, codes(ResumeRefusal)] = ""
+    reason: Annotated[str, _codes(ResumeRefusal)] = ""
 
 
 # --- worker -> edge: voice.<sid>.out.* ---------------------------------------------------------
@@ -234,7 +234,7 @@ class TurnEnded(Event, tag="turn_ended", kw_only=True):
     turn_id: int
     role: Role
     #: A ``TurnEndReason``.
-    reason: Annotated[str, codes(TurnEndReason)] = TurnEndReason.END_TURN
+    reason: Annotated[str, _codes(TurnEndReason)] = TurnEndReason.END_TURN
 
 
 class ToolCallStatus(StrEnum):
@@ -252,7 +252,7 @@ class ToolCall(Event, tag="tool_call", kw_only=True):
     #: JSON text of the arguments and of the result (or of the error).
     arguments: str = "{}"
     #: A ``ToolCallStatus``.
-    status: Annotated[str, codes(ToolCallStatus)] = ToolCallStatus.STARTED
+    status: Annotated[str, _codes(ToolCallStatus)] = ToolCallStatus.STARTED
     result: str = ""
 
 
@@ -329,7 +329,7 @@ class Lifecycle(Message, kw_only=True):
     principal: str = ""
     worker_id: str = ""
     #: Why it ended or was suspended: an ``EndReason``.
-    reason: Annotated[str, codes(EndReason)] = ""
+    reason: Annotated[str, _codes(EndReason)] = ""
     #: Unix time in seconds, from the publisher's clock.
     at: float
 
@@ -377,7 +377,7 @@ class ValidateReply(Message, kw_only=True):
     #: Unix time after which the answer no longer holds (0: no expiry of its own).
     expires_at: float = 0.0
     #: Why the credential was refused: an ``AuthRefusal``.
-    reason: Annotated[str, codes(AuthRefusal)] = ""
+    reason: Annotated[str, _codes(AuthRefusal)] = ""
 
 
 # --- auth.dev.token and auth.config -------------------------------------------------------------
@@ -401,7 +401,7 @@ class DevTokenReply(Message, kw_only=True):
     token: str = ""
     expires_at: float = 0.0
     #: A ``DevTokenRefusal``.
-    reason: Annotated[str, codes(DevTokenRefusal)] = ""
+    reason: Annotated[str, _codes(DevTokenRefusal)] = ""
 
 
 class SignInConfigRequest(Message, kw_only=True):

@@ -1,9 +1,9 @@
 """One session owned by this worker: input from the bus into the engine, engine events onto the bus.
 
 States: active (a client is attached) -> suspended (the client dropped; it may resume within the
-window) -> ended. A session stops in one of three ways (``Ending``): it ends for good (``end``),
-is handed back so that another worker takes it over (``hand_back``, worker shutdown), or steps
-down because another worker already did (``step_down``).
+window) -> ended. A session stops in one of three ways (``Ending``): it ends for good (hang-up,
+expiry, engine failure), is handed back so that another worker takes it over (``hand_back``, on
+worker shutdown), or steps down because another worker already did (superseded).
 """
 
 from __future__ import annotations
@@ -242,21 +242,15 @@ class WorkerSession:
         if self._finishing is None:
             self._finishing = asyncio.create_task(self._close(reason, how), name=f"end-{self.id}")
 
-    async def end(self, reason: str) -> None:
-        """End the session for good: close the engine, publish ``ended``."""
-        await self._close(reason, Ending.ENDED)
-
     async def hand_back(self, reason: str) -> None:
         """Stop without ending the session, and ask the edge to place it on another worker."""
         await self._close(reason, Ending.HANDED_BACK)
 
-    async def step_down(self) -> None:
-        """Another worker owns the session now: stop quietly (it carries the session on)."""
-        await self._close("superseded", Ending.SUPERSEDED)
-
     async def _close(self, reason: str, how: Ending) -> None:
-        """Stop input and the engine, tell whoever must know ``how`` it stopped, end the span,
-        forget the session. Only the first call does anything."""
+        """The one way a session stops: input and the engine first, then whoever must know hears
+        ``how`` (the lifecycle's ``ended``, the edge's ``handover_requested``, or nobody when
+        another worker carries it on), the span ends and the worker forgets it. Only the first
+        call does anything."""
         if not await self._stop_io():
             return
         match how:
