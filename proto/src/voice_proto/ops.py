@@ -178,16 +178,18 @@ async def _run(
 
 
 async def _stop(component: Component, running: asyncio.Task[None] | None, failed: list[str]) -> None:
-    try:
-        if component.stop is not None:
+    stopped = False
+    if component.stop is not None:
+        try:
             await component.stop()
-        elif running is not None:
+            stopped = True
+        except Exception:
+            log.exception("component failed to stop", component=component.name)
+            failed.append(component.name)
+    if running is not None:
+        if not stopped:  # nothing else will make it end
             running.cancel()
-        if running is not None:
-            await asyncio.wait((running,))
-    except Exception:
-        log.exception("component failed to stop", component=component.name)
-        failed.append(component.name)
+        await asyncio.wait((running,))
 
 
 def run_service(main: Coroutine[Any, Any, None]) -> None:
