@@ -11,7 +11,8 @@ import asyncio
 import structlog
 from voice_proto.ops import embedded_server, start_service, stop_on_signals
 
-from .app import Edge, create_app
+from .app import create_app
+from .gateway import Edge
 from .settings import EdgeSettings
 
 log = structlog.get_logger("voice_edge")
