@@ -12,10 +12,9 @@ from voice_edge import protocol as p
 from voice_edge.outcome import CloseRequest, Outcome
 from voice_edge.settings import EdgeSettings
 from voice_edge.worker_link import WorkerLink
-from voice_proto import Bus, Delivery, channels
+from voice_proto import Bus, channels
 from voice_proto import messages as m
 from voice_testkit.clock import FakeClock
-from voice_testkit.nats import NatsServer
 from voice_testkit.ports import RecordedSession
 from voice_testkit.recorder import Recorder
 
@@ -24,47 +23,24 @@ HISTORY = [m.HistoryTurn(role=m.Role.USER, text="what time is it")]
 HEARTBEAT_TIMEOUT = 4.0
 
 
-class Workers:
-    """The workers' side of ``voice.sessions.start``: each request is kept and claimed."""
+@pytest.fixture
+async def workers(own_bus: Bus) -> Recorder:
+    """The workers' side of ``voice.sessions.start``: every request is claimed."""
+    claim = m.SessionClaim(accepted=True, worker_id="w1", resume_token="tok")
+    return await Recorder().listen(own_bus, channels.SESSIONS_START, answer=lambda _start: claim)
 
-    def __init__(self, bus: Bus) -> None:
-        self.bus = bus
-        self.starts: list[m.SessionStart] = []
-        self._asked = asyncio.Condition()
 
-    async def __call__(self, start: m.SessionStart, delivery: Delivery) -> None:
-        claim = m.SessionClaim(accepted=True, worker_id=f"w{len(self.starts)}", resume_token="tok")
-        await self.bus.respond(channels.SESSIONS_START, delivery, claim)
-        async with self._asked:
-            self.starts.append(start)
-            self._asked.notify_all()
-
-    async def asked(self, count: int, timeout: float = 5.0) -> list[m.SessionStart]:
-        async with self._asked:
-            await asyncio.wait_for(self._asked.wait_for(lambda: len(self.starts) >= count), timeout)
-        return self.starts
+async def starts(workers: Recorder, count: int) -> list[m.SessionStart]:
+    """The first ``count`` requests to place the session (waits for them)."""
+    await workers.wait_for(m.SessionStart, lambda _s: len(workers.of_type(m.SessionStart)) >= count)
+    return workers.of_type(m.SessionStart)
 
 
 @pytest.fixture
-async def bus(own_nats: NatsServer) -> AsyncIterator[Bus]:
-    bus = await Bus.connect(own_nats.url, "edge-test")
-    yield bus
-    await bus.drain()
-
-
-@pytest.fixture
-async def workers(bus: Bus) -> Workers:
-    workers = Workers(bus)
-    await bus.subscribe(channels.SESSIONS_START, workers)
-    await bus.flush()
-    return workers
-
-
-@pytest.fixture
-async def to_worker(bus: Bus) -> Recorder:
+async def to_worker(own_bus: Bus) -> Recorder:
     """What the edge says to the session's worker and about the session."""
-    recorder = await Recorder().listen(bus, channels.IN_CONTROL, SID)
-    return await recorder.listen(bus, channels.LIFECYCLE, SID)
+    recorder = await Recorder().listen(own_bus, channels.IN_CONTROL, SID)
+    return await recorder.listen(own_bus, channels.LIFECYCLE, SID)
 
 
 class Link:
@@ -99,17 +75,17 @@ class Link:
 
 
 @pytest.fixture
-async def link(bus: Bus) -> AsyncIterator[Link]:
-    link = Link(bus)
+async def link(own_bus: Bus) -> AsyncIterator[Link]:
+    link = Link(own_bus)
     await link.start()
     yield link
     await link.stop()
 
 
 async def test_keepalives_tell_the_worker_that_the_edge_still_serves_the_session(
-    bus: Bus, to_worker: Recorder
+    own_bus: Bus, to_worker: Recorder
 ) -> None:
-    link = Link(bus, keepalive_interval=2.0)
+    link = Link(own_bus, keepalive_interval=2.0)
     await link.start()
     try:
         await link.clock.advance(2.0)
@@ -122,36 +98,36 @@ async def test_keepalives_tell_the_worker_that_the_edge_still_serves_the_session
         await link.stop()
 
 
-async def test_heartbeats_keep_the_session_on_its_worker(link: Link, workers: Workers) -> None:
+async def test_heartbeats_keep_the_session_on_its_worker(link: Link, workers: Recorder) -> None:
     for _ in range(3):
         await link.clock.advance(HEARTBEAT_TIMEOUT - 1)
         link.link.heartbeat()
     await link.clock.advance(HEARTBEAT_TIMEOUT - 1)
-    assert workers.starts == []
+    assert workers.of_type(m.SessionStart) == []
     assert link.session.told == []
 
 
 async def test_a_silent_worker_hands_the_session_over_with_its_finished_turns(
-    link: Link, workers: Workers
+    link: Link, workers: Recorder
 ) -> None:
     await link.clock.advance(HEARTBEAT_TIMEOUT)
-    [start] = await workers.asked(1)
+    [start] = await starts(workers, 1)
     assert start.handover
     assert start.history == HISTORY
     assert not start.greet
     # The new worker's claim counts as its first heartbeat.
     await link.clock.sleeping(2)
     await link.clock.advance(HEARTBEAT_TIMEOUT - 0.5)
-    assert len(workers.starts) == 1
+    assert len(workers.of_type(m.SessionStart)) == 1
     await link.clock.advance(0.5)
-    await workers.asked(2)
+    await starts(workers, 2)
     assert link.session.told == []
     assert link.session.closes == []
 
 
-async def test_a_worker_that_lets_the_session_go_hands_it_over_at_once(link: Link, workers: Workers) -> None:
+async def test_a_worker_that_lets_the_session_go_hands_it_over_at_once(link: Link, workers: Recorder) -> None:
     link.link.released()
-    [start] = await workers.asked(1)  # no time passed
+    [start] = await starts(workers, 1)  # no time passed
     assert start.session_id == SID
     assert link.clock.monotonic() == 0
     assert link.session.closes == []

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from voice_proto import Bus
 
 from .databases import database_url, postgres_url
 from .nats import NatsServer
 from .stack import Stack
 
-__all__ = ["database_url", "fresh_stack", "nats_url", "own_nats", "postgres_url", "stack"]
+__all__ = ["database_url", "fresh_stack", "nats_url", "own_bus", "own_nats", "postgres_url", "stack"]
 
 
 def docker_engine_available() -> bool:
@@ -55,6 +56,14 @@ def own_nats(tmp_path: Path) -> Iterator[NatsServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+async def own_bus(own_nats: NatsServer) -> AsyncIterator[Bus]:
+    """A connection to a NATS server of this test alone (nothing else answers on it)."""
+    bus = await Bus.connect(own_nats.url, "test")
+    yield bus
+    await bus.drain()
 
 
 @pytest.fixture(scope="module")

@@ -81,7 +81,7 @@ class CredentialWatch:
             return
         self.identity, self.credential = reply, credential
         self._renewed.set()
-        await self._tell(p.AuthEvent(p.AuthState.REFRESHED, self.bearer_expiry()))
+        await self._tell(p.AuthEvent("refreshed", self.bearer_expiry()))
 
     async def run(self) -> None:
         """Watch until the credential lapses (then ``close``), or forever for one that never expires."""
@@ -91,7 +91,7 @@ class CredentialWatch:
             if self.bearer_expiry() and self._clock.time() < notice_at:
                 if await self._until(notice_at):
                     continue
-                await self._tell(p.AuthEvent(p.AuthState.EXPIRING, expires_at))
+                await self._tell(p.AuthEvent("expiring", expires_at))
             if await self._until(expires_at):
                 continue
             if await self._api_key_still_good():

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -41,11 +40,6 @@ class ProtocolError(Exception):
 
 
 # --- the offer ------------------------------------------------------------------------------
-
-
-class CredentialKind(StrEnum):
-    API_KEY = "key"
-    BEARER = "bearer"
 
 
 @dataclass(frozen=True)
@@ -100,10 +94,11 @@ def refusal_close(reason: str) -> tuple[int, str]:
 
 
 class ClientAudio(msgspec.Struct, tag="audio", tag_field="type", rename="camel", frozen=True):
-    """Microphone audio, PCM16LE mono 16 kHz (a binary frame instead on voice.v1.binary).
-    ``data`` may be empty when ``endOfUtterance`` is true."""
+    """Microphone audio, PCM16LE mono 16 kHz; `data` may be empty when `endOfUtterance` is true."""
 
-    pcm: Annotated[bytes, Meta(description="base64 PCM16LE")] = msgspec.field(default=b"", name="data")
+    pcm: Annotated[bytes, Meta(description="base64 PCM16LE (binary frames on voice.v1.binary)")] = (
+        msgspec.field(default=b"", name="data")
+    )
     end_of_utterance: Annotated[bool, Meta(description="the user finished speaking")] = False
 
 
@@ -116,7 +111,7 @@ class ClientText(msgspec.Struct, tag="text", tag_field="type", frozen=True):
 
 
 class ClientEnd(msgspec.Struct, tag="end", tag_field="type", frozen=True):
-    """End the session: the server closes with 1000."""
+    """End the session (the server closes with 1000)."""
 
 
 class ClientAuth(msgspec.Struct, tag="auth", tag_field="type", frozen=True):
@@ -166,26 +161,11 @@ def _validation_code(error: str) -> ErrorCode:
 # --- server -> client -------------------------------------------------------------------------
 
 
-class Role(StrEnum):
-    USER = "user"
-    ASSISTANT = "assistant"
+type Role = Literal["user", "assistant"]
+type Stage = Literal["speculative", "final"]
 
-
-class Stage(StrEnum):
-    SPECULATIVE = "speculative"
-    FINAL = "final"
-
-
-class TurnState(StrEnum):
-    STARTED = "started"
-    ENDED = "ended"
-
-
-class AuthState(StrEnum):
-    #: Send ``{"type":"auth","token":...}`` before ``expiresAt``.
-    EXPIRING = "expiring"
-    #: The fresh token was taken; ``expiresAt`` is its expiry.
-    REFRESHED = "refreshed"
+_ROLES: dict[m.Role, Role] = {m.Role.USER: "user", m.Role.ASSISTANT: "assistant"}
+_STAGES: dict[m.Stage, Stage] = {m.Stage.SPECULATIVE: "speculative", m.Stage.FINAL: "final"}
 
 
 class SessionEvent(msgspec.Struct, tag="session", tag_field="event", rename="camel"):
@@ -202,16 +182,19 @@ class SessionEvent(msgspec.Struct, tag="session", tag_field="event", rename="cam
 
 
 class AuthEvent(msgspec.Struct, tag="auth", tag_field="event", rename="camel"):
-    """The bearer token's renewal: ``expiring`` ahead of its expiry, ``refreshed`` once renewed."""
+    """A bearer token's renewal: the client sends a fresh one before `expiresAt`."""
 
-    state: AuthState
+    state: Annotated[
+        Literal["expiring", "refreshed"],
+        Meta(description="expiring: renew before expiresAt; refreshed: the fresh token was taken"),
+    ]
     expires_at: float
 
 
 class MediaEvent(msgspec.Struct, tag="media", tag_field="event"):
-    """Assistant audio, PCM16LE mono 24 kHz (a binary frame instead on voice.v1.binary)."""
+    """Assistant audio, PCM16LE mono 24 kHz."""
 
-    data: Annotated[bytes, Meta(description="base64 PCM16LE")]
+    data: Annotated[bytes, Meta(description="base64 PCM16LE (binary frames on voice.v1.binary)")]
 
 
 class StopEvent(msgspec.Struct, tag="stop", tag_field="event", rename="camel"):
@@ -235,7 +218,7 @@ class TurnEvent(msgspec.Struct, tag="turn", tag_field="event", rename="camel"):
 
     turn_id: int
     role: Role
-    state: TurnState
+    state: Literal["started", "ended"]
     reason: Annotated[str, Meta(description="why it ended; only when ended")] | UnsetType = UNSET
 
 
@@ -297,9 +280,9 @@ def session_event(session_id: str, resume_token: str, expires_at: float = 0.0) -
     )
 
 
-def auth_event(state: str, expires_at: float) -> str:
+def auth_event(state: Literal["expiring", "refreshed"], expires_at: float) -> str:
     """``expiring``: send ``{"type":"auth","token":...}`` before ``expiresAt``; ``refreshed``: done."""
-    return encode(AuthEvent(AuthState(state), expires_at))
+    return encode(AuthEvent(state, expires_at))
 
 
 def error_event(code: ErrorCode | str, message: str) -> str:
@@ -307,9 +290,7 @@ def error_event(code: ErrorCode | str, message: str) -> str:
 
 
 def transcript_event(t: m.Transcript) -> str:
-    return encode(
-        TranscriptEvent(t.turn_id, _role(t.role), t.text, Stage(t.stage.value.lower()), t.interrupted)
-    )
+    return encode(TranscriptEvent(t.turn_id, _ROLES[t.role], t.text, _STAGES[t.stage], t.interrupted))
 
 
 def client_event(event: m.OutEvent) -> ServerEvent | None:
@@ -318,9 +299,9 @@ def client_event(event: m.OutEvent) -> ServerEvent | None:
         case m.Interrupted():
             return StopEvent(event.turn_id)
         case m.TurnStarted():
-            return TurnEvent(event.turn_id, _role(event.role), TurnState.STARTED)
+            return TurnEvent(event.turn_id, _ROLES[event.role], "started")
         case m.TurnEnded():
-            return TurnEvent(event.turn_id, _role(event.role), TurnState.ENDED, event.reason)
+            return TurnEvent(event.turn_id, _ROLES[event.role], "ended", event.reason)
         case m.ToolCall():
             return ToolEvent(
                 event.turn_id, event.call_id, event.name, event.status, event.arguments, event.result
@@ -336,7 +317,3 @@ def out_event(event: m.OutEvent) -> str | None:
     """:func:`client_event` as its text frame."""
     rendered = client_event(event)
     return None if rendered is None else encode(rendered)
-
-
-def _role(role: m.Role) -> Role:
-    return Role(role.value.lower())
