@@ -21,13 +21,12 @@ from msgspec import UNSET, Meta, UnsetType
 from voice_proto import messages as m
 from voice_proto.auth import Credential, Refusal, classify_refusal
 
-from .codes import Close, ErrorCode
+from .codes import Close as Close
+from .codes import ErrorCode as ErrorCode
 
 JSON_PROTOCOL = "voice.v1"
 BINARY_PROTOCOL = "voice.v1.binary"
 PROTOCOLS = (JSON_PROTOCOL, BINARY_PROTOCOL)
-
-__all__ = ["BINARY_PROTOCOL", "JSON_PROTOCOL", "PROTOCOLS", "Close", "ErrorCode"]
 
 
 class ProtocolError(Exception):
