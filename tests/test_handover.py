@@ -7,7 +7,7 @@ import os
 import signal
 
 import pytest
-from voice_proto import Bus, channels
+from voice_proto import channels
 from voice_proto import messages as m
 from voice_testkit.client import BINARY_PROTOCOL, VoiceClient
 from voice_testkit.recorder import Recorder
@@ -45,7 +45,7 @@ async def test_a_killed_worker_is_replaced_and_the_session_goes_on(fresh_stack: 
     fresh_stack.start_worker("nova-a", wait=False)
     fresh_stack.start_worker("nova-b", wait=False)
     fresh_stack.wait_ready()
-    bus = await Bus.connect(fresh_stack.nats_url, "test")
+    bus = await fresh_stack.nats.connect()
     lifecycle = await Recorder().listen(bus, channels.LIFECYCLE)
     client = await VoiceClient.open(fresh_stack.ws_url(), key=API_KEYS["alice"], protocol=BINARY_PROTOCOL)
     await echo_ok(client)
@@ -67,7 +67,7 @@ async def test_a_stopping_worker_hands_its_sessions_over_at_once(fresh_stack: St
     fresh_stack.start_worker("nova-a", wait=False)
     fresh_stack.start_worker("nova-b", wait=False)
     fresh_stack.wait_ready()
-    bus = await Bus.connect(fresh_stack.nats_url, "test")
+    bus = await fresh_stack.nats.connect()
     lifecycle = await Recorder().listen(bus, channels.LIFECYCLE)
     client = await VoiceClient.open(fresh_stack.ws_url(), key=API_KEYS["alice"])
     first = await owner(lifecycle, client, m.LifecycleKind.STARTED)
@@ -114,7 +114,7 @@ async def test_a_crashed_edge_leaves_the_session_resumable_elsewhere(fresh_stack
     fresh_stack.start_edge("edge-1", wait=False, EDGE_KEEPALIVE_INTERVAL="0.5")
     fresh_stack.start_edge("edge-2", wait=False, EDGE_KEEPALIVE_INTERVAL="0.5")
     fresh_stack.wait_ready()
-    bus = await Bus.connect(fresh_stack.nats_url, "test")
+    bus = await fresh_stack.nats.connect()
     lifecycle = await Recorder().listen(bus, channels.LIFECYCLE)
     client = await VoiceClient.open(fresh_stack.ws_url("edge-1"), key=API_KEYS["alice"])
     await echo_ok(client)

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from voice_proto import Bus, Delivery, NoResponders, channels
 from voice_proto import messages as m
 from voice_proto.tracecontext import trace_id_hex
-from voice_testkit.nats import NatsServer
+from voice_testkit.nats import NatsEndpoint, NatsServer
 
 SID = "bus-test-session-0001"
 
@@ -21,8 +21,8 @@ tracer = trace.get_tracer("test")
 
 
 @pytest.fixture
-async def bus(nats_url: str) -> AsyncIterator[Bus]:
-    b = await Bus.connect(nats_url, "test")
+async def bus(nats_endpoint: NatsEndpoint) -> AsyncIterator[Bus]:
+    b = await nats_endpoint.connect()
     yield b
     await b.drain()
 
@@ -130,7 +130,7 @@ async def test_session_subscription_routes_by_subject_and_keeps_order(bus: Bus) 
 
 
 async def test_drain_does_not_wait_for_a_server_that_is_gone(own_nats: NatsServer) -> None:
-    bus = await Bus.connect(own_nats.url, "test")
+    bus = await own_nats.connect()
 
     async def ignore(_text: m.TextIn, _delivery: Delivery) -> None:
         pass

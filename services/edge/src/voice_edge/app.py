@@ -43,7 +43,10 @@ class Edge:
 
     async def connect(self) -> None:
         self.bus = await Bus.connect(
-            self.settings.nats_url, "edge", retry_for=self.settings.nats_connect_retry
+            self.settings.nats_url,
+            "edge",
+            retry_for=self.settings.nats_connect_retry,
+            credentials=self.settings.nats_credentials(),
         )
         self.auth = AuthClient(
             self.bus, timeout=self.settings.auth_timeout, cache_seconds=self.settings.auth_cache_seconds

@@ -19,7 +19,12 @@ async def run(settings: NovaSettings) -> None:
     stop = stop_on_signals()
     factory = engine_factory(settings.engine, settings)
     await factory.load()
-    bus = await Bus.connect(settings.nats_url, "nova", retry_for=settings.nats_connect_retry)
+    bus = await Bus.connect(
+        settings.nats_url,
+        "nova",
+        retry_for=settings.nats_connect_retry,
+        credentials=settings.nats_credentials(),
+    )
     worker = Worker(
         bus,
         factory,
