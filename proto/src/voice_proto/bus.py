@@ -93,8 +93,8 @@ class Bus:
         on a whole session's subjects and must not hear its own input).
         ``credentials``: the service's NATS user and the CA of the server's TLS certificate.
         Replies come to the inbox prefix of ``service`` (its NATS user may read no other).
-        A server that refuses the credentials is retried like one that is down (the Secret may be
-        mounted a moment later), and the error says so when time runs out.
+        A server that refuses the credentials is retried like one that is down, with the refusal
+        logged each time ("Authorization Violation").
         """
         deadline = time.monotonic() + retry_for
         delay = 0.1
