@@ -126,7 +126,13 @@ async def test_the_edges_user_cannot_speak_for_a_worker(secured: NatsEndpoint, a
         async def watch(_message: object, delivery: Delivery) -> None:
             await seen.put(delivery.subject)
 
-        for channel in (channels.OUT_AUDIO, channels.OUT_EVENT, channels.TRANSCRIPT, channels.IN_CONTROL):
+        watched: tuple[channels.Channel[Any], ...] = (
+            channels.OUT_AUDIO,
+            channels.OUT_EVENT,
+            channels.TRANSCRIPT,
+            channels.IN_CONTROL,
+        )
+        for channel in watched:
             await admin.subscribe(channel, watch, session_id=SID)
         await admin.flush()
         await edge.publish(channels.OUT_AUDIO, m.AudioOut(turn_id=1, seq=1, pcm=b"\0\0"), session_id=SID)
