@@ -91,6 +91,8 @@ def up(data_dir: Path) -> int:
         env["AUTH_API_KEYS"] = f"dev={api_key}"
 
     env.setdefault("AUTH_DEV_ISSUER", "true")
+    # Ctrl-C stops at once: a browser left open resumes on the next run anyway.
+    env.setdefault("EDGE_DRAIN_TIMEOUT", "0")
     env.setdefault("AUTH_DEV_KEY_PATH", str(data_dir / "auth-dev-key.pem"))
     env.setdefault("TRANSCRIPTS_DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'transcripts.db'}")
 

@@ -52,6 +52,8 @@ class Stack:
             NOVA_HEARTBEAT_INTERVAL="0.5",
             EDGE_HEARTBEAT_TIMEOUT="2.0",
             EDGE_START_TIMEOUT="3.0",
+            # A stopped edge closes its calls with 1012 at once (the drain test sets its own).
+            EDGE_DRAIN_TIMEOUT="0",
             # Files a service would keep in .data/ go to this stack's own folder.
             AUTH_DEV_KEY_PATH=str(self.work_dir / "auth-dev-key.pem"),
             TRANSCRIPTS_DATABASE_URL=f"sqlite+aiosqlite:///{self.work_dir / 'transcripts.db'}",
@@ -86,7 +88,9 @@ class Stack:
         return self._start(name, Service.AUTH, port, {"AUTH_HTTP_PORT": str(port), **env}, wait)
 
     def start_worker(self, name: str = "nova", *, wait: bool = True, **env: str) -> ManagedProcess:
+        """A worker; its probes and metrics are at ``service_url(name)``."""
         port = free_port()
+        self.http_ports[name] = port
         env = {"NOVA_HTTP_PORT": str(port), "NOVA_WORKER_ID": name, **env}
         return self._start(name, Service.NOVA, port, env, wait)
 
