@@ -9,7 +9,7 @@ configuration is written again each time, so permissions follow the code.
 
 Layout of the folder (compose mounts ``users/<role>`` alone into each service)::
 
-    ca-key.pem                     the development CA's key
+    ca.pem, ca-key.pem             the development CA (voice_dev.devca)
     server/nats.conf               tls + authorization, included by nats-server -c
     server/cert.pem, server/key.pem
     users/<role>/seed.nk           the role's NKEY seed (NATS_NKEY_SEED_FILE)
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import ipaddress
 import json
 import os
 import sys
@@ -33,12 +32,12 @@ from pathlib import Path
 import nkeys
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
 from voice_proto.channels import Service
 from voice_proto.permissions import permissions
 from voice_proto.settings import NatsCredentials
+
+from .devca import issue, load_or_create_authority, private_pem, san, write_private
 
 #: A user with every permission: test observers and operators' tools, never a service.
 ADMIN = "admin"
@@ -88,21 +87,23 @@ def ensure_nats_auth(folder: Path, hosts: tuple[str, ...] = DEFAULT_HOSTS) -> Na
     again when it lacks one of ``hosts`` or is about to expire), then write the configuration."""
     auth = NatsAuth(folder.resolve())
     (auth.folder / "server").mkdir(parents=True, exist_ok=True)
-    ca_cert, ca_key = _ensure_ca(auth.folder)
-    ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM)
+    authority = load_or_create_authority(
+        auth.folder / "ca.pem", auth.folder / "ca-key.pem", "voice platform development NATS CA", days=3650
+    )
+    ca_pem = authority.pem
     seeds: dict[str, bytes] = {}
     for user in USERS:
         auth.user_dir(user).mkdir(parents=True, exist_ok=True)
         seed_file = auth.seed_file(user)
         if not seed_file.exists():
-            _write_secret(seed_file, new_user_seed() + b"\n")
+            write_private(seed_file, new_user_seed() + b"\n")
         seeds[user] = seed_file.read_bytes().strip()
         if not auth.ca_file(user).exists() or auth.ca_file(user).read_bytes() != ca_pem:
             auth.ca_file(user).write_bytes(ca_pem)
     cert_file, key_file = auth.folder / "server" / "cert.pem", auth.folder / "server" / "key.pem"
     if not _server_cert_fits(cert_file, hosts):
-        cert, key = _issue_server_cert(ca_cert, ca_key, hosts)
-        _write_secret(key_file, _private_pem(key))
+        cert, key = issue(authority, hosts, days=397, client_auth=True)
+        write_private(key_file, private_pem(key))
         cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     auth.server_config.write_text(server_config(seeds, cert_file, key_file))
     return auth
@@ -145,96 +146,14 @@ def kubernetes_secret(name: str, namespace: str | None = None) -> str:
     return yaml.safe_dump(secret, sort_keys=False)
 
 
-def _write_secret(path: Path, data: bytes) -> None:
-    path.touch(mode=0o600)
-    path.chmod(0o600)
-    path.write_bytes(data)
-
-
-def _private_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def _ensure_ca(folder: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key_file, cert_file = folder / "ca-key.pem", folder / "ca.pem"
-    if key_file.exists() and cert_file.exists():
-        key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
-        assert isinstance(key, ec.EllipticCurvePrivateKey)
-        return x509.load_pem_x509_certificate(cert_file.read_bytes()), key
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "voice platform development NATS CA")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    _write_secret(key_file, _private_pem(key))
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return cert, key
-
-
-def _san(host: str) -> x509.GeneralName:
-    try:
-        return x509.IPAddress(ipaddress.ip_address(host))
-    except ValueError:
-        return x509.DNSName(host)
-
-
 def _server_cert_fits(cert_file: Path, hosts: tuple[str, ...]) -> bool:
     if not cert_file.exists():
         return False
     cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    if not all(_san(host) in names for host in hosts):
+    if not all(san(host) in names for host in hosts):
         return False
     return cert.not_valid_after_utc - dt.datetime.now(dt.UTC) > _RENEW_BEFORE
-
-
-def _issue_server_cert(
-    ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, hosts: tuple[str, ...]
-) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=397))
-        .add_extension(x509.SubjectAlternativeName([_san(host) for host in hosts]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    return cert, key
 
 
 def main(argv: list[str] | None = None) -> None:

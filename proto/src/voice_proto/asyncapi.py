@@ -8,16 +8,14 @@ code in any language; a test regenerates it and fails when the committed copy di
 
 from __future__ import annotations
 
-import argparse
-import sys
 import types
 import typing
-from pathlib import Path
 from typing import Any
 
 import msgspec
 import yaml
 
+from . import generated
 from . import messages as m
 from .channels import ALL_CHANNELS, SESSION_PARAM, Channel
 
@@ -152,26 +150,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--write", type=Path, help="write the document to this file")
-    group.add_argument("--check", type=Path, help="exit 1 when this file differs from the code")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.write:
-        args.write.write_text(text)
-    elif args.check:
-        if yaml.safe_load(args.check.read_text()) != yaml.safe_load(text):
-            print(
-                f"{args.check} disagrees with voice_proto.channels; regenerate it with --write",
-                file=sys.stderr,
-            )
-            return 1
-    else:
-        sys.stdout.write(text)
-    return 0
+    return generated.main(argv, description=__doc__, render=render)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,7 @@ from nats.aio.subscription import Subscription
 from opentelemetry import metrics
 from opentelemetry.context import Context
 
-from .channels import Channel, ProtoDecodeError, covering_wildcard
-from .permissions import inbox_prefix
+from .channels import Channel, ProtoDecodeError, covering_wildcard, inbox_prefix
 from .settings import NatsCredentials
 from .tracecontext import context_from, headers_for
 

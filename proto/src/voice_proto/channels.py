@@ -41,6 +41,12 @@ class Service(StrEnum):
     ANALYTICS = "analytics"
 
 
+def inbox_prefix(name: str) -> str:
+    """The reply inbox prefix of a connection named ``name``: a service's replies come to its own,
+    which no other service may subscribe to (voice_proto.permissions)."""
+    return f"_INBOX.{name}"
+
+
 class ProtoDecodeError(ValueError):
     """A payload that is not a valid message of its channel (bad bytes, wrong shape, newer version)."""
 

@@ -22,15 +22,13 @@ table the Helm chart renders into ``nats.conf``; a test fails when the committed
 
 from __future__ import annotations
 
-import argparse
 import enum
 import json
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
-from .channels import ALL_CHANNELS, Service, covering_wildcard
+from . import generated
+from .channels import ALL_CHANNELS, Service, covering_wildcard, inbox_prefix
 from .streams import RECORDS_STREAM
 
 _JS_API: Final = "$JS.API"
@@ -49,11 +47,6 @@ RECORDS_ACCESS: Final[dict[Service, StreamAccess]] = {
     Service.TRANSCRIPTS: StreamAccess.READ,
     Service.ANALYTICS: StreamAccess.READ,
 }
-
-
-def inbox_prefix(name: str) -> str:
-    """The reply inbox prefix of a connection named ``name`` (a role's own, for its replies)."""
-    return f"_INBOX.{name}"
 
 
 def records_api_subjects(access: StreamAccess) -> list[str]:
@@ -147,26 +140,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--write", type=Path, help="write the table to this file")
-    group.add_argument("--check", type=Path, help="exit 1 when this file differs from the code")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.write:
-        args.write.write_text(text)
-    elif args.check:
-        if json.loads(args.check.read_text()) != json.loads(text):
-            print(
-                f"{args.check} disagrees with voice_proto.channels; regenerate it with --write",
-                file=sys.stderr,
-            )
-            return 1
-    else:
-        sys.stdout.write(text)
-    return 0
+    return generated.main(argv, description=__doc__, render=render)
 
 
 if __name__ == "__main__":
