@@ -78,8 +78,9 @@ class Stack:
             process.wait_ready(self._ready_urls[name])
         return process
 
-    def wait_ready(self, *names: str, timeout: float = 30.0) -> None:
-        """Wait until these processes (default: all started) answer their readiness probe."""
+    def wait_ready(self, *names: str, timeout: float = 60.0) -> None:
+        """Wait until these processes (default: all started) answer their readiness probe. Generous:
+        four Python services starting at once on a loaded 2-core machine took over 30 s."""
         for name in names or tuple(self.processes):
             self.processes[name].wait_ready(self._ready_urls[name], timeout)
 
