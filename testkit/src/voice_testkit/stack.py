@@ -35,10 +35,6 @@ class Stack:
         self.http_ports: dict[str, int] = {}
         self._ready_urls: dict[str, str] = {}
 
-    @property
-    def nats_url(self) -> str:
-        return self.nats.url
-
     def _env(self, role: Service, extra: dict[str, str]) -> dict[str, str]:
         env = dict(os.environ)
         env.update(self.nats.env(role.value))
