@@ -15,9 +15,9 @@ from typing import Any
 import msgspec
 import yaml
 
-from . import generated
 from . import messages as m
 from .channels import ALL_CHANNELS, SESSION_PARAM, Channel
+from .generated import document_command
 
 CONTENT_TYPE = "application/msgpack"
 _REF = "#/components/schemas/{name}"
@@ -150,7 +150,9 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return generated.main(argv, description=__doc__, render=render)
+    return document_command(
+        argv, description=__doc__, render=render, load=yaml.safe_load, source="voice_proto.channels"
+    )
 
 
 if __name__ == "__main__":

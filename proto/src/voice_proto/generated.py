@@ -1,6 +1,6 @@
-"""The command line of a document generated from the channel table (the AsyncAPI document, the NATS
-permissions of the Helm chart): print it, ``--write`` it, or ``--check`` that a committed copy
-still says the same (compared as data, so formatting does not matter)."""
+"""The command line of a document generated from code and committed beside it (the bus's AsyncAPI
+document, the browser protocol's JSON Schema): print it, ``--write`` it, or ``--check`` a
+committed copy, which exits 1 when the copy no longer says what the code does."""
 
 from __future__ import annotations
 
@@ -8,12 +8,19 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import yaml
 
-
-def main(argv: list[str] | None, *, description: str | None, render: Callable[[], str]) -> int:
-    """Exit status: 0, or 1 when ``--check`` finds the file differs from what ``render`` makes."""
+def document_command(
+    argv: list[str] | None,
+    *,
+    description: str | None,
+    render: Callable[[], str],
+    load: Callable[[str], Any],
+    source: str,
+) -> int:
+    """Run the command; ``render`` makes the document's text, ``load`` parses a copy for comparison
+    (so layout does not count), ``source`` names the code it is generated from."""
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -25,12 +32,8 @@ def main(argv: list[str] | None, *, description: str | None, render: Callable[[]
     if args.write:
         args.write.write_text(text)
     elif args.check:
-        # YAML reads JSON too.
-        if yaml.safe_load(args.check.read_text()) != yaml.safe_load(text):
-            print(
-                f"{args.check} disagrees with voice_proto.channels; regenerate it with --write",
-                file=sys.stderr,
-            )
+        if load(args.check.read_text()) != load(text):
+            print(f"{args.check} disagrees with {source}; regenerate it with --write", file=sys.stderr)
             return 1
     else:
         sys.stdout.write(text)

@@ -27,8 +27,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final
 
-from . import generated
 from .channels import ALL_CHANNELS, Service, covering_wildcard, inbox_prefix
+from .generated import document_command
 from .streams import RECORDS_STREAM
 
 _JS_API: Final = "$JS.API"
@@ -140,7 +140,9 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return generated.main(argv, description=__doc__, render=render)
+    return document_command(
+        argv, description=__doc__, render=render, load=json.loads, source="voice_proto.channels"
+    )
 
 
 if __name__ == "__main__":
