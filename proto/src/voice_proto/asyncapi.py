@@ -79,7 +79,7 @@ def build_document() -> dict[str, Any]:
         operation: dict[str, Any] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{channel.name}"},
-            "summary": f"Sent by {channel.sender}; received by {channel.receivers}.",
+            "summary": channel.describe_parties(),
             "messages": [
                 {"$ref": f"#/channels/{channel.name}/messages/{s.__name__}"}
                 for s in _members(channel.payload)

@@ -38,7 +38,12 @@ class Edge:
         )
 
     async def connect(self) -> None:
-        bus = await Bus.connect(self.settings.nats_url, "edge", retry_for=self.settings.nats_connect_retry)
+        bus = await Bus.connect(
+            self.settings.nats_url,
+            "edge",
+            retry_for=self.settings.nats_connect_retry,
+            credentials=self.settings.nats_credentials(),
+        )
         self.bus = bus
         self.auth = AuthClient(
             bus, timeout=self.settings.auth_timeout, cache_seconds=self.settings.auth_cache_seconds
@@ -61,8 +66,13 @@ class Edge:
             log.warning("cannot ensure the records stream; transcripts may miss sessions", error=str(exc))
 
     async def shutdown(self) -> None:
-        """Stop taking connections; close every client with 1012 so it reconnects and resumes elsewhere."""
+        """Stop taking connections (new ones are refused with 1012, /ready says no), wait up to
+        ``drain_timeout`` for the calls in progress to end by themselves, then close the rest with
+        1012 so that they resume on another edge."""
         self.draining = True
+        if self.sessions and self.settings.drain_timeout > 0:
+            log.info("edge draining", sessions=len(self.sessions), timeout=self.settings.drain_timeout)
+            await asyncio.wait([s.finished for s in self.sessions], timeout=self.settings.drain_timeout)
         live = list(self.sessions)
         for session in live:
             session.request_close(

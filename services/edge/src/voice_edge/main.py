@@ -1,7 +1,7 @@
 """Entry point: ``voice-edge``, configured by environment variables only.
 
-On SIGTERM the edge stops accepting, closes its clients with 1012 (they reconnect and resume on
-another edge), then stops the HTTP server.
+On SIGTERM the edge stops accepting, waits for its calls to end (up to EDGE_DRAIN_TIMEOUT), closes
+the rest with 1012 (they reconnect and resume on another edge), then stops the HTTP server.
 """
 
 from __future__ import annotations
