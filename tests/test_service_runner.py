@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from voice_proto.channels import Service
+from voice_testkit.nats import NatsEndpoint
 from voice_testkit.processes import ManagedProcess
 from voice_testkit.stack import Stack, script
 
@@ -36,13 +38,19 @@ def log_events(process: ManagedProcess) -> list[dict[str, object]]:
 
 
 @pytest.mark.parametrize(
-    ("command", "port_variable", "server"),
-    [("voice-nova", "NOVA_HTTP_PORT", "probes"), ("voice-auth", "AUTH_HTTP_PORT", "http")],
+    ("role", "port_variable", "server"),
+    [(Service.NOVA, "NOVA_HTTP_PORT", "probes"), (Service.AUTH, "AUTH_HTTP_PORT", "http")],
 )
 def test_a_service_whose_http_server_dies_stops_in_order_and_exits_non_zero(
-    nats_url: str, tmp_path: Path, taken_port: int, command: str, port_variable: str, server: str
+    nats_endpoint: NatsEndpoint,
+    tmp_path: Path,
+    taken_port: int,
+    role: Service,
+    port_variable: str,
+    server: str,
 ) -> None:
-    env = Stack(nats_url, tmp_path).service_env(**{port_variable: str(taken_port)})
+    env = Stack(nats_endpoint, tmp_path).service_env(role, **{port_variable: str(taken_port)})
+    command = f"voice-{role.value}"
     process = ManagedProcess(command, [script(command)], env, tmp_path).start()
     deadline = time.monotonic() + 60
     while process.running and time.monotonic() < deadline:

@@ -8,7 +8,7 @@ import pytest
 from nats.js.api import StreamConfig
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-from voice_proto import Bus, ProtoDecodeError, channels
+from voice_proto import ProtoDecodeError, channels
 from voice_proto import messages as m
 from voice_proto.streams import (
     RECORDS_STREAM,
@@ -29,7 +29,7 @@ tracer = trace.get_tracer("test")
 
 
 async def test_created_once_then_left_alone_except_for_missing_subjects(own_nats: NatsServer) -> None:
-    bus = await Bus.connect(own_nats.url, "test")
+    bus = await own_nats.connect()
     js = bus.nc.jetstream()
     await ensure_records_stream(js, max_age_days=2)
     # A service with other settings: the first creator's limits stand.
@@ -48,7 +48,7 @@ async def test_created_once_then_left_alone_except_for_missing_subjects(own_nats
 
 
 async def test_a_durable_consumer_reads_records_in_order(own_nats: NatsServer) -> None:
-    bus = await Bus.connect(own_nats.url, "test")
+    bus = await own_nats.connect()
     js = bus.nc.jetstream()
     await ensure_records_stream(js)
     said = m.Transcript(turn_id=1, role=m.Role.USER, text="hello", stage=m.Stage.FINAL)
@@ -86,7 +86,7 @@ def test_every_creator_reads_the_same_limits_from_the_environment(monkeypatch: p
 
 
 async def test_consume_records_acknowledges_a_batch_only_once_applied(own_nats: NatsServer) -> None:
-    bus = await Bus.connect(own_nats.url, "test")
+    bus = await own_nats.connect()
     js = bus.nc.jetstream()
     await ensure_records_stream(js)
     for text in ("one", "two"):
@@ -127,7 +127,7 @@ async def test_consume_records_acknowledges_a_batch_only_once_applied(own_nats: 
 
 
 async def test_consume_records_propagates_what_it_was_not_told_to_retry(own_nats: NatsServer) -> None:
-    bus = await Bus.connect(own_nats.url, "test")
+    bus = await own_nats.connect()
     js = bus.nc.jetstream()
     await ensure_records_stream(js)
     await bus.publish(channels.LIFECYCLE, m.Lifecycle(kind=m.LifecycleKind.STARTED, at=1.0), session_id=SID)

@@ -16,7 +16,12 @@ log = structlog.get_logger("voice_analytics")
 
 async def run(settings: AnalyticsSettings) -> None:
     store = StatsStore(settings.database)
-    bus = Bus(settings.nats_url, "analytics", retry_for=settings.nats_connect_retry)
+    bus = Bus(
+        settings.nats_url,
+        "analytics",
+        retry_for=settings.nats_connect_retry,
+        credentials=settings.nats_credentials(),
+    )
     consumer = Consumer(bus, store, settings.durable)
 
     async def ready() -> dict[str, bool]:

@@ -95,7 +95,12 @@ async def run(settings: AuthSettings) -> None:
     validator = build_validator(settings, dev_issuer)
     if not len(keys) and validator is None:
         log.warning("no API keys and no JWT issuer configured: every credential will be refused")
-    bus = Bus(settings.nats_url, "auth", retry_for=settings.nats_connect_retry)
+    bus = Bus(
+        settings.nats_url,
+        "auth",
+        retry_for=settings.nats_connect_retry,
+        credentials=settings.nats_credentials(),
+    )
     service = AuthService(
         bus,
         keys,

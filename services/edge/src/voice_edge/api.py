@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -17,9 +18,6 @@ from voice_proto import Bus, BusError, channels
 from voice_proto import messages as m
 
 from . import protocol as p
-
-if TYPE_CHECKING:
-    from .app import Edge
 
 
 class DevTokenBody(BaseModel):
@@ -30,19 +28,16 @@ def _unavailable() -> JSONResponse:
     return JSONResponse({"error": "auth_unavailable"}, status_code=503, headers={"Retry-After": "2"})
 
 
-def api_router(edge: Edge) -> APIRouter:
+def api_router(bus: Callable[[], Bus], *, timeout: float) -> APIRouter:
+    """``bus()`` gives the edge's connection (raises voice_proto.BusError before it connects);
+    ``timeout``: seconds to wait for the auth service's answer."""
     router = APIRouter(prefix="/api")
-
-    def bus() -> Bus:
-        if edge.bus is None:
-            raise BusError("not connected")
-        return edge.bus
 
     @router.get("/config")
     async def config() -> JSONResponse:
         try:
             sign_in: m.SignInConfig = await bus().request(
-                channels.AUTH_CONFIG, m.SignInConfigRequest(), timeout=edge.settings.auth_timeout
+                channels.AUTH_CONFIG, m.SignInConfigRequest(), timeout=timeout
             )
         except BusError:
             return _unavailable()
@@ -75,7 +70,7 @@ def api_router(edge: Edge) -> APIRouter:
             reply: m.DevTokenReply = await bus().request(
                 channels.AUTH_DEV_TOKEN,
                 m.DevTokenRequest(username=body.username),
-                timeout=edge.settings.auth_timeout,
+                timeout=timeout,
             )
         except BusError:
             return _unavailable()

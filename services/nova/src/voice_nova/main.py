@@ -15,7 +15,12 @@ log = structlog.get_logger("voice_nova")
 
 async def run(settings: NovaSettings) -> None:
     factory = engine_factory(settings.engine, EngineContext.with_default_tools(settings.timezone))
-    bus = Bus(settings.nats_url, "nova", retry_for=settings.nats_connect_retry)
+    bus = Bus(
+        settings.nats_url,
+        "nova",
+        retry_for=settings.nats_connect_retry,
+        credentials=settings.nats_credentials(),
+    )
     worker = Worker(
         bus,
         factory,
@@ -27,7 +32,10 @@ async def run(settings: NovaSettings) -> None:
     )
 
     async def ready() -> dict[str, bool]:
-        return {"nats": bus.connected, "claiming": worker.has_room}
+        # The probe server starts once the engine has loaded, so this is "engine loaded and NATS
+        # connected". A full worker stays ready: PodDisruptionBudgets count ready pods, and it takes
+        # no claims anyway (it has left the queue group); how full it is is a metric.
+        return {"nats": bus.connected}
 
     log.info(
         "worker starting",

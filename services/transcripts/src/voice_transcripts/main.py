@@ -46,7 +46,12 @@ async def migrate(settings: TranscriptsSettings) -> None:
 async def run(settings: TranscriptsSettings) -> None:
     engine = create_engine(settings.database_url)
     store = Store(engine)
-    bus = Bus(settings.nats_url, "transcripts", retry_for=settings.nats_connect_retry)
+    bus = Bus(
+        settings.nats_url,
+        "transcripts",
+        retry_for=settings.nats_connect_retry,
+        credentials=settings.nats_credentials(),
+    )
     intake = Intake(
         bus, store, durable=settings.durable, batch_size=settings.batch_size, ack_wait=settings.ack_wait
     )
