@@ -12,7 +12,7 @@ import ssl
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import nats
 import nats.errors
@@ -66,6 +66,17 @@ class Delivery:
 type Handler[T] = Callable[[T, Delivery], Awaitable[None]]
 
 
+class BusOptions(TypedDict, total=False):
+    #: Seconds to keep retrying the first connection (the server may start after the service).
+    retry_for: float
+    #: Never deliver this connection's own publications back to it (the edge listens on a whole
+    #: session's subjects and must not hear its own input).
+    no_echo: bool
+    #: The service's NATS user and the CA of the server's TLS certificate. Replies come to the
+    #: inbox prefix of the service (its NATS user may read no other).
+    credentials: NatsCredentials | None
+
+
 class Bus:
     """One NATS connection of a service, with typed helpers.
 
@@ -74,45 +85,23 @@ class Bus:
     until then ``connected`` is false and nothing may be sent.
     """
 
-    def __init__(
-        self,
-        url: str,
-        service: str,
-        *,
-        retry_for: float = 30.0,
-        no_echo: bool = False,
-        credentials: NatsCredentials | None = None,
-    ) -> None:
+    def __init__(self, url: str, service: str, **options: Unpack[BusOptions]) -> None:
         #: The nats-py client; a new, connected one once ``start`` returns.
         self.nc = NATS()
         self.service = service
         self._url = url
-        self._retry_for = retry_for
-        self._no_echo = no_echo
-        self._credentials = credentials or NatsCredentials()
+        self._retry_for = options.get("retry_for", 30.0)
+        self._no_echo = options.get("no_echo", False)
+        self._credentials = options.get("credentials") or NatsCredentials()
         self._started = False
         #: Undecodable payloads and failing handlers, by channel name (for tests and /ready pages).
         self.decode_errors: Counter[str] = Counter()
         self.handler_errors: Counter[str] = Counter()
 
     @classmethod
-    async def connect(
-        cls,
-        url: str,
-        service: str,
-        *,
-        retry_for: float = 30.0,
-        no_echo: bool = False,
-        credentials: NatsCredentials | None = None,
-    ) -> Bus:
-        """A bus connected to ``url``; see :meth:`start`.
-
-        ``no_echo``: never deliver this connection's own publications back to it (the edge listens
-        on a whole session's subjects and must not hear its own input).
-        ``credentials``: the service's NATS user and the CA of the server's TLS certificate.
-        Replies come to the inbox prefix of ``service`` (its NATS user may read no other).
-        """
-        bus = cls(url, service, retry_for=retry_for, no_echo=no_echo, credentials=credentials)
+    async def connect(cls, url: str, service: str, **options: Unpack[BusOptions]) -> Bus:
+        """A bus connected to ``url``; see :meth:`start`."""
+        bus = cls(url, service, **options)
         await bus.start()
         return bus
 
