@@ -21,15 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from nova_emulator import worker_env  # noqa: E402
-from nova_emulator.certs import TlsFiles  # noqa: E402
-from nova_emulator.speech import VOCABULARY, quiet, read_tag, say  # noqa: E402
-from voice_testkit.client import BINARY_PROTOCOL, VoiceClient  # noqa: E402
-from voice_testkit.nats import NatsServer  # noqa: E402
-from voice_testkit.stack import API_KEYS, Stack  # noqa: E402
+from voice_testkit.client import BINARY_PROTOCOL, VoiceClient
+from voice_testkit.nats import NatsServer
+from voice_testkit.nova_emulator import worker_env
+from voice_testkit.nova_emulator.certs import TlsFiles
+from voice_testkit.nova_emulator.speech import VOCABULARY, quiet, read_tag, say
+from voice_testkit.stack import API_KEYS, Stack
 
 FRAME_MS = 40
 FRAME = 16_000 * 2 * FRAME_MS // 1000
@@ -98,10 +95,16 @@ async def measure(stack: Stack, sessions: int, seconds: float) -> dict[str, floa
 
 
 def start_emulator(work: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "tests"))
     process = subprocess.Popen(
-        [sys.executable, "-m", "nova_emulator", "--dir", str(work / "tls"), "--endpoint-ms", "300"],
-        env=env,
+        [
+            sys.executable,
+            "-m",
+            "voice_testkit.nova_emulator",
+            "--dir",
+            str(work / "tls"),
+            "--endpoint-ms",
+            "300",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from voice_proto import channels
 from voice_proto import messages as m
-from voice_proto.settings import RecordsStreamSettings
 from voice_proto.streams import ensure_records_stream
 from voice_testkit.databases import postgres_database, sqlite_url
 from voice_testkit.nats import NatsServer
@@ -30,7 +29,7 @@ from voice_transcripts.store import Store
 async def run(nats: NatsServer, database_url: str, records: int, sessions: int, batch: int) -> None:
     bus = await nats.connect()
     js = bus.nc.jetstream()
-    await ensure_records_stream(js, RecordsStreamSettings())
+    await ensure_records_stream(js)
     ids = [f"bench-session-{n:08d}" for n in range(sessions)]
     started = time.perf_counter()
     for sid in ids:
@@ -54,13 +53,15 @@ async def run(nats: NatsServer, database_url: str, records: int, sessions: int, 
 
     engine = create_engine(database_url)
     await upgrade(engine)
-    intake = Intake(js, Store(engine), durable="bench", batch_size=batch, ack_wait=30)
+    intake = Intake(bus, Store(engine), durable="bench", batch_size=batch, ack_wait=30)
     started = time.perf_counter()
     await intake.start()
+    running = asyncio.create_task(intake.run())
     while intake.committed < records:  # noqa: ASYNC110 - a benchmark polls
         await asyncio.sleep(0.05)
     elapsed = time.perf_counter() - started
     await intake.stop()
+    await running
     print(
         f"{engine.dialect.name}: stored {records} records in {elapsed:.1f} s"
         f" = {records / elapsed:,.0f} records/s (batch {batch})"

@@ -11,6 +11,7 @@ from voice_proto import messages as m
 from voice_testkit.client import BINARY_PROTOCOL, JSON_PROTOCOL, VoiceClient
 from voice_testkit.engines import chunk, chunk_is_late, chunk_turn
 from voice_testkit.nats import NatsServer
+from voice_testkit.scripted_conversation import SCRIPTED_ENGINE
 from voice_testkit.stack import API_KEYS, Stack
 
 pytestmark = pytest.mark.stack
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.stack
 def scripted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work: Path = tmp_path_factory.mktemp("scripted")
     nats = NatsServer(work).start()
-    stack = Stack(nats.endpoint, work, NOVA_ENGINE="voice_testkit.engines:ScriptedFactory")
+    stack = Stack(nats.endpoint, work, NOVA_ENGINE=SCRIPTED_ENGINE)
     try:
         yield stack.start_spine()
     finally:

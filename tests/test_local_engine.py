@@ -206,6 +206,11 @@ async def test_typed_text_is_a_turn_and_cuts_the_greeting(talk: Conversation) ->
 async def test_bad_audio_gets_an_answer_or_an_event_never_a_failure(
     talk: Conversation, spoken: dict[tuple[str, str], Path]
 ) -> None:
+    """What the browser can send, through the whole stack in real time. The engine's own garbage
+    (empty, odd-length, random bytes) is in services/nova/tests/test_local_session.py
+    (``test_garbage_audio_never_fails_the_session``); this one adds what only the stack shows: no
+    error event reaches the client for loud noise, clipped speech is still understood, and a
+    monologue past the cap ends as ``too_long`` with the assistant saying so."""
     await greeted(talk)
 
     # Loud noise: no words, so no answer, at most a turn that ends empty.

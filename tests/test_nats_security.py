@@ -18,7 +18,6 @@ import pytest
 from voice_dev.natsauth import ADMIN, new_user_seed
 from voice_proto import Bus, Delivery, NoResponders, RequestTimeout, channels
 from voice_proto import messages as m
-from voice_proto.settings import RecordsStreamSettings
 from voice_proto.streams import RECORDS_STREAM, ensure_records_stream, records_consumer
 from voice_testkit.nats import NatsEndpoint
 
@@ -93,7 +92,7 @@ async def test_the_workers_user_cannot_answer_auth_or_read_the_records_stream(
         assert heard == []
 
         # The records stream exists and holds a transcript...
-        await ensure_records_stream(admin.nc.jetstream(), RecordsStreamSettings())
+        await ensure_records_stream(admin.nc.jetstream())
         said = m.Transcript(turn_id=1, role=m.Role.USER, text="private", stage=m.Stage.FINAL)
         await admin.publish(channels.TRANSCRIPT, said, session_id=SID)
         await admin.flush()

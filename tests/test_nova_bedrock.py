@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nova_emulator import EmulatorThread, StreamPlan, StreamRecord
-from nova_emulator.speech import VOCABULARY, read_tag
-from nova_emulator.talk import answer_chunks, speak, until
 from voice_proto import channels
 from voice_proto import messages as m
 from voice_testkit.client import VoiceClient
 from voice_testkit.nats import NatsServer
+from voice_testkit.nova_emulator import EmulatorThread, StreamPlan, StreamRecord
+from voice_testkit.nova_emulator.speech import VOCABULARY, read_tag
+from voice_testkit.nova_emulator.talk import answer_chunks, speak, until
 from voice_testkit.otlp import OtlpReceiver, ReceivedSpan
 from voice_testkit.recorder import Recorder
 from voice_testkit.stack import API_KEYS, Stack

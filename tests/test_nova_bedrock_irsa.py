@@ -8,13 +8,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from nova_emulator import EmulatorThread
-from nova_emulator.sts import StsEmulator
-from nova_emulator.talk import until
 from smithy_aws_core.identity import AWSCredentialsIdentity
 from smithy_aws_core.identity.chain import IdentityChain
 from voice_testkit.client import VoiceClient
 from voice_testkit.nats import NatsServer
+from voice_testkit.nova_emulator import EmulatorThread
+from voice_testkit.nova_emulator.sts import StsEmulator
+from voice_testkit.nova_emulator.talk import until
 from voice_testkit.stack import API_KEYS, Stack
 
 ROLE = "arn:aws:iam::123456789012:role/voice-nova"

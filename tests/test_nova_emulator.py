@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from nova_emulator.validator import NOVA_1, NOVA_2, ProtocolValidator
 from voice_nova.engines.bedrock import events as ev
 from voice_nova.engines.bedrock.settings import BedrockSettings
 from voice_nova.tools import default_tools
 from voice_proto import messages as m
+from voice_testkit.nova_emulator.validator import NOVA_1, NOVA_2, ProtocolValidator
 
 
 def run(model_id: str, sequence: list[dict[str, Any]], *, close: bool = True) -> list[str]:

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import Browser, Page, expect
 from voice_testkit.browser import CHROMIUM, chromium
+from voice_testkit.scripted_conversation import SCRIPTED_ENGINE
 from voice_testkit.speech import RATE, say, speaker, write_wav
 from voice_testkit.stack import API_KEYS, Stack
 
@@ -236,7 +237,7 @@ def test_an_interruption_silences_playback_at_once(
 ) -> None:
     """The scripted engine speaks a long turn on request and stops when it hears the microphone:
     the page must drop what it had queued, shut the avatar's mouth and mark the turn interrupted."""
-    app = voice_page(_web_stack(fresh_stack, "voice_testkit.engines:ScriptedFactory"))
+    app = voice_page(_web_stack(fresh_stack, SCRIPTED_ENGINE))
     app.open()
     app.use_key()
     app.open_debug()

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from nats.js.api import StreamConfig
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from voice_proto import ProtoDecodeError, channels
 from voice_proto import messages as m
-from voice_proto.settings import RecordsStreamSettings
 from voice_proto.streams import (
     RECORDS_STREAM,
+    Record,
+    consume_records,
     decode_record,
     ensure_records_stream,
     records_consumer,
@@ -28,9 +31,9 @@ tracer = trace.get_tracer("test")
 async def test_created_once_then_left_alone_except_for_missing_subjects(own_nats: NatsServer) -> None:
     bus = await own_nats.connect()
     js = bus.nc.jetstream()
-    await ensure_records_stream(js, RecordsStreamSettings(records_max_age_days=2))
+    await ensure_records_stream(js, max_age_days=2)
     # A service with other settings: the first creator's limits stand.
-    await ensure_records_stream(js, RecordsStreamSettings(records_max_age_days=9))
+    await ensure_records_stream(js, max_age_days=9)
     info = await js.stream_info(RECORDS_STREAM)
     assert info.config.max_age == 2 * 86_400
     assert sorted(info.config.subjects or []) == sorted(records_subjects())
@@ -38,7 +41,7 @@ async def test_created_once_then_left_alone_except_for_missing_subjects(own_nats
     # A stream from an older contract that lacks a subject gets it added, and keeps its own.
     await js.delete_stream(RECORDS_STREAM)
     await js.add_stream(StreamConfig(name=RECORDS_STREAM, subjects=["voice.*.lifecycle", "extra.>"]))
-    await ensure_records_stream(js, RecordsStreamSettings())
+    await ensure_records_stream(js)
     info = await js.stream_info(RECORDS_STREAM)
     assert sorted(info.config.subjects or []) == sorted(["extra.>", *records_subjects()])
     await bus.drain()
@@ -47,7 +50,7 @@ async def test_created_once_then_left_alone_except_for_missing_subjects(own_nats
 async def test_a_durable_consumer_reads_records_in_order(own_nats: NatsServer) -> None:
     bus = await own_nats.connect()
     js = bus.nc.jetstream()
-    await ensure_records_stream(js, RecordsStreamSettings())
+    await ensure_records_stream(js)
     said = m.Transcript(turn_id=1, role=m.Role.USER, text="hello", stage=m.Stage.FINAL)
     await bus.publish(channels.LIFECYCLE, m.Lifecycle(kind=m.LifecycleKind.STARTED, at=1.0), session_id=SID)
     with tracer.start_as_current_span("worker"):
@@ -80,3 +83,61 @@ def test_every_creator_reads_the_same_limits_from_the_environment(monkeypatch: p
     monkeypatch.setenv("VOICE_RECORDS_MAX_AGE_DAYS", "7")
     for settings in (EdgeSettings(), TranscriptsSettings(), AnalyticsSettings()):
         assert (settings.records_replicas, settings.records_max_age_days) == (3, 7)
+
+
+async def test_consume_records_acknowledges_a_batch_only_once_applied(own_nats: NatsServer) -> None:
+    bus = await own_nats.connect()
+    js = bus.nc.jetstream()
+    await ensure_records_stream(js)
+    for text in ("one", "two"):
+        said = m.Transcript(turn_id=1, role=m.Role.USER, text=text, stage=m.Stage.FINAL)
+        await bus.publish(channels.TRANSCRIPT, said, session_id=SID)
+    await bus.nc.publish(channels.TRANSCRIPT.subject(SID), b"garbage")
+    await bus.flush()
+    subscription = await records_consumer(js, "test-consumer")
+    stop = asyncio.Event()
+    attempts: list[list[str]] = []
+    rejected: list[str] = []
+
+    async def apply(records: list[Record]) -> None:
+        attempts.append([r.message.text for r in records if isinstance(r.message, m.Transcript)])
+        if len(attempts) == 1:
+            raise OSError("the store is down")  # handed back, then redelivered
+        if [text for batch in attempts[1:] for text in batch] == ["one", "two"]:
+            stop.set()
+
+    await asyncio.wait_for(
+        consume_records(
+            subscription,
+            apply,
+            retry_on=(OSError,),
+            stop=stop,
+            rejected=lambda msg, _error: rejected.append(msg.subject),
+        ),
+        30,
+    )
+    assert attempts[0] == ["one", "two"]
+    assert [text for batch in attempts[1:] for text in batch] == ["one", "two"]
+    assert rejected == [channels.TRANSCRIPT.subject(SID)]  # terminated once, never redelivered
+    await bus.flush()  # the acknowledgements reach the server
+    info = await js.consumer_info(RECORDS_STREAM, "test-consumer")
+    assert (info.num_pending, info.num_ack_pending) == (0, 0)
+    await subscription.unsubscribe()
+    await bus.drain()
+
+
+async def test_consume_records_propagates_what_it_was_not_told_to_retry(own_nats: NatsServer) -> None:
+    bus = await own_nats.connect()
+    js = bus.nc.jetstream()
+    await ensure_records_stream(js)
+    await bus.publish(channels.LIFECYCLE, m.Lifecycle(kind=m.LifecycleKind.STARTED, at=1.0), session_id=SID)
+    subscription = await records_consumer(js, "test-consumer")
+
+    async def apply(_records: list[Record]) -> None:
+        raise ValueError("a bug")
+
+    with pytest.raises(ValueError, match="a bug"):
+        await asyncio.wait_for(
+            consume_records(subscription, apply, retry_on=(OSError,), stop=asyncio.Event()), 30
+        )
+    await bus.drain()

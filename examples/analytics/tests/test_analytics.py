@@ -67,7 +67,8 @@ async def test_a_scripted_conversation_is_counted(fresh_stack: Stack, tmp_path: 
 
 
 async def test_each_record_counts_once(tmp_path: Path) -> None:
-    store = await StatsStore.open(tmp_path / "a.db")
+    store = StatsStore(tmp_path / "a.db")
+    await store.open()
     sid = "analytics-test-session-1"
     at = datetime(2026, 11, 1, tzinfo=UTC)
     said = m.Transcript(turn_id=1, role=m.Role.USER, text="one two three", stage=m.Stage.FINAL)

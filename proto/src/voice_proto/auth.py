@@ -3,7 +3,7 @@ caches positive answers until they expire, and the one rule of who may read a se
 
 The edge (WebSocket subprotocols), the transcripts API and any other HTTP service (an
 ``Authorization`` header) all go through this client, so every credential is checked by the auth
-service in one way.
+service in one way. An HTTP API takes its caller with ``Depends(caller)``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ import time
 from dataclasses import dataclass
 from enum import Enum
 
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
+
 from . import channels
 from . import messages as m
 from .bus import Bus, BusError
@@ -21,7 +24,7 @@ from .bus import Bus, BusError
 ADMIN_ROLE = "admin"
 
 #: Refusal reasons that are the server's fault, not the caller's: try again later.
-UNAVAILABLE_REASONS = frozenset({"jwks_unavailable"})
+UNAVAILABLE_REASONS = frozenset({m.AuthRefusal.JWKS_UNAVAILABLE})
 
 
 class Refusal(Enum):
@@ -35,7 +38,7 @@ class Refusal(Enum):
 
 def classify_refusal(reason: str) -> Refusal:
     """The class of an ``auth.validate`` refusal reason (``expired``, ``rate_limited``, ...)."""
-    if reason == "rate_limited":
+    if reason == m.AuthRefusal.RATE_LIMITED:
         return Refusal.RATE_LIMITED
     if reason in UNAVAILABLE_REASONS:
         return Refusal.UNAVAILABLE
@@ -144,3 +147,20 @@ _HTTP_REFUSALS = {
     Refusal.RATE_LIMITED: (429, "rate_limited"),
     Refusal.UNAVAILABLE: (503, "auth_unavailable"),
 }
+
+
+async def caller(request: HTTPConnection) -> m.ValidateReply:
+    """The caller of an HTTP API, as a FastAPI dependency (``Annotated[m.ValidateReply,
+    Depends(caller)]``): the credential of its ``Authorization`` header checked by
+    ``request.app.state.auth`` (an AuthClient), with the client's address as the source.
+
+    Raises HTTPException with the HttpRefusal's status, headers and ``{"error", "reason"}`` as
+    the detail (FastAPI answers ``{"detail": {...}}``).
+    """
+    auth: AuthClient = request.app.state.auth
+    source = request.client.host if request.client else ""
+    try:
+        return await http_caller(auth, request.headers.get("authorization"), source)
+    except HttpRefusal as refusal:
+        # FastAPI renders any JSON as the detail; Starlette's signature says str.
+        raise HTTPException(refusal.status, detail=refusal.body, headers=refusal.headers) from None  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ import ssl
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import nats
 import nats.errors
@@ -66,43 +66,58 @@ class Delivery:
 type Handler[T] = Callable[[T, Delivery], Awaitable[None]]
 
 
-class Bus:
-    """One NATS connection of a service, with typed helpers."""
+class BusOptions(TypedDict, total=False):
+    #: Seconds to keep retrying the first connection (the server may start after the service).
+    retry_for: float
+    #: Never deliver this connection's own publications back to it (the edge listens on a whole
+    #: session's subjects and must not hear its own input).
+    no_echo: bool
+    #: The service's NATS user and the CA of the server's TLS certificate. Replies come to the
+    #: inbox prefix of the service (its NATS user may read no other).
+    credentials: NatsCredentials | None
 
-    def __init__(self, nc: NATS, service: str) -> None:
-        self.nc = nc
+
+class Bus:
+    """One NATS connection of a service, with typed helpers.
+
+    ``Bus.connect(...)`` returns one connected at once. A service that starts its parts in order
+    (``voice_proto.ops.serve``) makes it first and connects it with ``start`` as one of them;
+    until then ``connected`` is false and nothing may be sent.
+    """
+
+    def __init__(self, url: str, service: str, **options: Unpack[BusOptions]) -> None:
+        #: The nats-py client; a new, connected one once ``start`` returns.
+        self.nc = NATS()
         self.service = service
+        self._url = url
+        self._retry_for = options.get("retry_for", 30.0)
+        self._no_echo = options.get("no_echo", False)
+        self._credentials = options.get("credentials") or NatsCredentials()
+        self._started = False
         #: Undecodable payloads and failing handlers, by channel name (for tests and /ready pages).
         self.decode_errors: Counter[str] = Counter()
         self.handler_errors: Counter[str] = Counter()
 
     @classmethod
-    async def connect(
-        cls,
-        url: str,
-        service: str,
-        *,
-        retry_for: float = 30.0,
-        no_echo: bool = False,
-        credentials: NatsCredentials | None = None,
-    ) -> Bus:
-        """Connect, retrying while the server is not up yet (services may start before NATS).
+    async def connect(cls, url: str, service: str, **options: Unpack[BusOptions]) -> Bus:
+        """A bus connected to ``url``; see :meth:`start`."""
+        bus = cls(url, service, **options)
+        await bus.start()
+        return bus
 
-        ``no_echo``: never deliver this connection's own publications back to it (the edge listens
-        on a whole session's subjects and must not hear its own input).
-        ``credentials``: the service's NATS user and the CA of the server's TLS certificate.
-        Replies come to the inbox prefix of ``service`` (its NATS user may read no other).
-        A server that refuses the credentials is retried like one that is down, with the refusal
-        logged each time ("Authorization Violation").
-        """
-        deadline = time.monotonic() + retry_for
+    async def start(self) -> None:
+        """Connect, retrying for ``retry_for`` seconds while the server is not up yet (services may
+        start before NATS); raises BusError after that. A server that refuses the credentials is
+        retried like one that is down, with the refusal logged each time ("Authorization
+        Violation")."""
+        deadline = time.monotonic() + self._retry_for
         delay = 0.1
-        options = _credential_options(credentials or NatsCredentials())
+        options = _credential_options(self._credentials)
         while True:
             try:
-                nc = await nats.connect(
-                    url,
-                    name=service,
+                self.nc = await nats.connect(
+                    self._url,
+                    name=self.service,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=1,
                     connect_timeout=2,
@@ -110,15 +125,16 @@ class Bus:
                     error_cb=_on_error,
                     disconnected_cb=_on_disconnected,
                     reconnected_cb=_on_reconnected,
-                    no_echo=no_echo,
-                    inbox_prefix=inbox_prefix(service),
+                    no_echo=self._no_echo,
+                    inbox_prefix=inbox_prefix(self.service),
                     **options,
                 )
-                return cls(nc, service)
+                self._started = True
+                return
             except (OSError, nats.errors.Error, TimeoutError) as exc:
                 if time.monotonic() >= deadline:
-                    raise BusError(f"cannot reach NATS at {url}: {exc}") from exc
-                log.info("nats not reachable yet, retrying", url=url, error=str(exc))
+                    raise BusError(f"cannot reach NATS at {self._url}: {exc}") from exc
+                log.info("nats not reachable yet, retrying", url=self._url, error=str(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
@@ -233,7 +249,7 @@ class Bus:
         Without a connection (NATS stopped first, as it does when a whole dev run is stopped) there
         is nothing to drain: close at once instead of waiting for a reconnection that may never come.
         """
-        if self.nc.is_closed:
+        if not self._started or self.nc.is_closed:
             return
         if self.nc.is_connected:
             try:

@@ -4,11 +4,16 @@ Payloads are MessagePack maps. Each carries ``v``, the schema version: a consume
 message whose version is newer than the one it was built with (a breaking change bumps it;
 adding an optional field does not, because decoders ignore fields they do not know).
 Audio stays raw bytes (MessagePack ``bin``), never base64.
+
+Reason and status codes are named by StrEnums (``ClaimRefusal``, ``EndReason``, ...) that producers
+use, while the fields stay typed ``str``: a decoder must keep a code it does not know yet (msgspec
+would refuse an unknown enum value), so adding a code never breaks an older consumer.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 import msgspec
 
@@ -17,6 +22,11 @@ SCHEMA_VERSION = 1
 #: Sample rates fixed by the contract: what the browser sends and what the speech model speaks.
 INPUT_RATE = 16_000
 OUTPUT_RATE = 24_000
+
+
+def _codes(enum: type[StrEnum], what: str = "One of") -> msgspec.Meta:
+    """The schema note of a string field whose values an enum names (the field stays a ``str``)."""
+    return msgspec.Meta(description=f"{what}: {', '.join(member.value for member in enum)}.")
 
 
 class Message(msgspec.Struct, kw_only=True):
@@ -62,14 +72,37 @@ class SessionStart(Message, kw_only=True):
     greet: bool = True
 
 
+class Capability(StrEnum):
+    """What a worker's speech engine does beyond speech in and speech out."""
+
+    #: It answers typed text (``voice.<sid>.in.text``).
+    TEXT_INPUT = "text_input"
+    #: It ends the user's turn when the client says so (``end_of_utterance`` control); without it
+    #: the engine decides the end of a turn itself and the hint is ignored.
+    CLIENT_ENDPOINTING = "client_endpointing"
+    #: It calls tools (``tool_call`` events).
+    TOOLS = "tools"
+
+
+class ClaimRefusal(StrEnum):
+    """Why a worker refused a SessionStart."""
+
+    AT_CAPACITY = "at_capacity"
+    DRAINING = "draining"
+    ENGINE_FAILED = "engine_failed"
+
+
 class SessionClaim(Message, kw_only=True):
     """Worker -> edge: the reply to SessionStart."""
 
     accepted: bool
     worker_id: str = ""
     resume_token: str = ""
-    #: Why a claim was refused: ``at_capacity``, ``draining``, ``engine_failed``.
-    reason: str = ""
+    #: Why a claim was refused: a ``ClaimRefusal``.
+    reason: Annotated[str, _codes(ClaimRefusal)] = ""
+    #: What the claiming worker's engine does beyond speech: ``Capability`` values (strings, so
+    #: that a newer worker's capability never fails an older edge's decoder).
+    capabilities: Annotated[list[str], _codes(Capability, "What the engine does beyond speech, of")] = []
 
 
 # --- edge -> worker: voice.<sid>.in.* --------------------------------------------------------
@@ -86,6 +119,25 @@ class TextIn(Message, kw_only=True):
     """Text the user typed instead of speaking."""
 
     text: str
+
+
+class EndReason(StrEnum):
+    """Why a session ended or was suspended (``Lifecycle.reason``), or handed back (``HandoverRequested``)."""
+
+    #: The user ended it.
+    HANGUP = "hangup"
+    #: The client's connection dropped (suspended), and it did not resume in time (ended).
+    CLIENT_GONE = "client_gone"
+    #: The session's edge stopped sending keepalives (suspended).
+    EDGE_LOST = "edge_lost"
+    #: The worker shut down and handed the session back.
+    WORKER_SHUTDOWN = "worker_shutdown"
+    #: The edge found no worker to carry the session on.
+    WORKER_LOST = "worker_lost"
+    #: The speech engine failed for good.
+    ENGINE_ERROR = "engine_error"
+    #: The client's credential expired and was not renewed.
+    AUTH_EXPIRED = "auth_expired"
 
 
 class ControlKind(StrEnum):
@@ -113,17 +165,26 @@ class Control(Message, kw_only=True):
     conn_id: str = ""
     #: SUPERSEDED only: the worker that owns the session now.
     worker_id: str = ""
-    #: HANGUP only: why the session ends when it is not the user's choice (``auth_expired``);
-    #: the worker reports it as the lifecycle's end reason. Empty: ``hangup``.
-    reason: str = ""
+    #: HANGUP only: why the session ends when it is not the user's choice (an ``EndReason``,
+    #: ``auth_expired``); the worker reports it as the lifecycle's end reason. Empty: ``hangup``.
+    reason: Annotated[str, _codes(EndReason, "HANGUP only, one of")] = ""
+
+
+class ResumeRefusal(StrEnum):
+    """Why the owner of a session refused a RESUME."""
+
+    BAD_TOKEN = "bad_token"  # noqa: S105 - a reason code, not a secret
+    #: The session has ended.
+    EXPIRED = "expired"
+    WRONG_PRINCIPAL = "wrong_principal"
 
 
 class ControlReply(Message, kw_only=True):
     """Worker -> edge: the reply to a RESUME control request."""
 
     ok: bool
-    #: ``bad_token``, ``expired``, ``wrong_principal``.
-    reason: str = ""
+    #: A ``ResumeRefusal``.
+    reason: Annotated[str, _codes(ResumeRefusal)] = ""
 
 
 # --- worker -> edge: voice.<sid>.out.* ---------------------------------------------------------
@@ -155,11 +216,31 @@ class TurnStarted(Event, tag="turn_started", kw_only=True):
     role: Role
 
 
+class TurnEndReason(StrEnum):
+    """Why a turn (the user's or the assistant's side of it) ended."""
+
+    END_TURN = "end_turn"
+    #: The user barged in on the assistant.
+    INTERRUPTED = "interrupted"
+    #: The user's side: nothing intelligible was said.
+    EMPTY = "empty"
+    #: The user's side: the utterance reached the engine's length limit.
+    TOO_LONG = "too_long"
+    #: The engine could not finish the turn (the session goes on).
+    ERROR = "error"
+
+
 class TurnEnded(Event, tag="turn_ended", kw_only=True):
     turn_id: int
     role: Role
-    #: ``end_turn``, ``interrupted``, ``empty``, ``too_long``.
-    reason: str = "end_turn"
+    #: A ``TurnEndReason``.
+    reason: Annotated[str, _codes(TurnEndReason)] = TurnEndReason.END_TURN
+
+
+class ToolCallStatus(StrEnum):
+    STARTED = "started"
+    COMPLETED = "completed"
+    FAILED = "failed"
 
 
 class ToolCall(Event, tag="tool_call", kw_only=True):
@@ -170,7 +251,8 @@ class ToolCall(Event, tag="tool_call", kw_only=True):
     name: str
     #: JSON text of the arguments and of the result (or of the error).
     arguments: str = "{}"
-    status: str = "started"  # started | completed | failed
+    #: A ``ToolCallStatus``.
+    status: Annotated[str, _codes(ToolCallStatus)] = ToolCallStatus.STARTED
     result: str = ""
 
 
@@ -198,6 +280,7 @@ class HandoverRequested(Event, tag="handover_requested", kw_only=True):
     """The worker is shutting down and has let go of the session; place it on another worker."""
 
     worker_id: str
+    #: Why: ``worker_shutdown`` (``EndReason.WORKER_SHUTDOWN``) from every worker so far.
     reason: str = "draining"
 
 
@@ -245,9 +328,8 @@ class Lifecycle(Message, kw_only=True):
     kind: LifecycleKind
     principal: str = ""
     worker_id: str = ""
-    #: Why it ended or was suspended: ``hangup``, ``client_gone``, ``edge_lost``,
-    #: ``worker_shutdown``, ``worker_lost``, ``engine_error``, ``auth_expired``.
-    reason: str = ""
+    #: Why it ended or was suspended: an ``EndReason``.
+    reason: Annotated[str, _codes(EndReason)] = ""
     #: Unix time in seconds, from the publisher's clock.
     at: float
 
@@ -267,14 +349,35 @@ class ValidateRequest(Message, kw_only=True):
     source: str = ""
 
 
+class AuthRefusal(StrEnum):
+    """Why auth.validate refused a credential."""
+
+    UNKNOWN_KEY = "unknown_key"
+    UNSUPPORTED_SCHEME = "unsupported_scheme"
+    #: Too many failures from the caller's address: try again later.
+    RATE_LIMITED = "rate_limited"
+    #: The issuer's keys cannot be fetched: the server's fault, try again later.
+    JWKS_UNAVAILABLE = "jwks_unavailable"
+    MALFORMED = "malformed"
+    ALG_NOT_ALLOWED = "alg_not_allowed"
+    WRONG_ISSUER = "wrong_issuer"
+    UNKNOWN_KID = "unknown_kid"
+    MISSING_CLAIM = "missing_claim"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    BAD_SIGNATURE = "bad_signature"
+    WRONG_AUDIENCE = "wrong_audience"
+    WRONG_TOKEN_USE = "wrong_token_use"  # noqa: S105 - a reason code, not a secret
+
+
 class ValidateReply(Message, kw_only=True):
     ok: bool
     principal: str = ""
     roles: list[str] = []
     #: Unix time after which the answer no longer holds (0: no expiry of its own).
     expires_at: float = 0.0
-    #: Why the credential was refused: ``unknown_key``, ``expired``, ``bad_signature``, ...
-    reason: str = ""
+    #: Why the credential was refused: an ``AuthRefusal``.
+    reason: Annotated[str, _codes(AuthRefusal)] = ""
 
 
 # --- auth.dev.token and auth.config -------------------------------------------------------------
@@ -286,13 +389,19 @@ class DevTokenRequest(Message, kw_only=True):
     username: str
 
 
+class DevTokenRefusal(StrEnum):
+    #: The dev issuer is off.
+    DISABLED = "disabled"
+    BAD_USERNAME = "bad_username"
+
+
 class DevTokenReply(Message, kw_only=True):
     ok: bool
     #: A JWT that auth.validate accepts as a ``bearer`` credential until ``expires_at``.
     token: str = ""
     expires_at: float = 0.0
-    #: ``disabled`` (the dev issuer is off), ``bad_username``.
-    reason: str = ""
+    #: A ``DevTokenRefusal``.
+    reason: Annotated[str, _codes(DevTokenRefusal)] = ""
 
 
 class SignInConfigRequest(Message, kw_only=True):

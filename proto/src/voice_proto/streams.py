@@ -6,13 +6,21 @@ down catches up and nothing is lost. Audio is not captured: it is core NATS, lat
 Limits (age, replicas) apply when the stream is created; afterwards an operator's settings are
 kept, and only subjects the contract added are merged in, so services built with different
 defaults never fight over the stream's configuration.
+
+A subscriber is three calls: ``ensure_records_stream``, ``records_consumer`` under a durable name
+of its own, and ``consume_records`` with what it does with a batch of records.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import nats.errors
+import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
@@ -20,9 +28,10 @@ from nats.js.errors import BadRequestError, NotFoundError
 
 from . import messages as m
 from .channels import ALL_CHANNELS, LIFECYCLE, TRANSCRIPT, ProtoDecodeError
-from .settings import RecordsStreamSettings
 
 RECORDS_STREAM = "VOICE_RECORDS"
+
+log = structlog.get_logger("voice_proto.streams")
 
 
 def records_subjects() -> list[str]:
@@ -42,9 +51,15 @@ def records_stream_config(*, max_age_days: float = 30.0, replicas: int = 1) -> S
     )
 
 
-async def ensure_records_stream(js: JetStreamContext, limits: RecordsStreamSettings) -> None:
-    """Create the stream, or add the subjects it lacks; safe to call from every replica at once."""
-    config = records_stream_config(max_age_days=limits.records_max_age_days, replicas=limits.records_replicas)
+async def ensure_records_stream(
+    js: JetStreamContext, *, max_age_days: float = 30.0, replicas: int = 1
+) -> None:
+    """Create the stream, or add the subjects it lacks; safe to call from every replica at once.
+
+    ``max_age_days`` and ``replicas`` apply only when this call creates the stream (every service
+    that may create it reads them from ``VOICE_RECORDS_MAX_AGE_DAYS`` / ``VOICE_RECORDS_REPLICAS``).
+    """
+    config = records_stream_config(max_age_days=max_age_days, replicas=replicas)
     try:
         info = await js.stream_info(RECORDS_STREAM)
     except NotFoundError:
@@ -113,3 +128,101 @@ def decode_record(msg: Msg) -> Record:
                 pending=metadata.num_pending,
             )
     raise ProtoDecodeError(msg.subject, "not a transcript or lifecycle subject")
+
+
+async def consume_records(
+    subscription: JetStreamContext.PullSubscription,
+    apply: Callable[[list[Record]], Awaitable[object]],
+    *,
+    retry_on: tuple[type[Exception], ...],
+    stop: asyncio.Event,
+    batch_size: int = 100,
+    housekeeping: Callable[[], Awaitable[object]] | None = None,
+    housekeeping_every: float = 5.0,
+    rejected: Callable[[Msg, ProtoDecodeError], object] | None = None,
+) -> None:
+    """Read batches of records until ``stop`` is set, acknowledging each batch only after ``apply``.
+
+    Per batch: every message is decoded; one that never decodes is terminated (no redelivery) and
+    handed to ``rejected``. ``apply`` gets the records (it must be idempotent: delivery is at least
+    once; key by ``Record.stream_seq``). When it returns, the batch is acknowledged; when it raises
+    one of ``retry_on`` (the store is down), the batch is handed back (nak, redelivered after
+    2 s) and the error logged; any other exception ends the loop and propagates.
+    ``housekeeping`` (a lag gauge, forgetting old sequences) runs after a fetch that found nothing,
+    and at least every ``housekeeping_every`` seconds under load; a NATS error in it is logged.
+
+    Setting ``stop`` cancels a fetch or housekeeping in progress (with NATS gone either would wait
+    for its timeout), never a batch in hand.
+    """
+    last_housekeeping = time.monotonic()
+    while not stop.is_set():
+        try:
+            batch = await _unless_stopped(subscription.fetch(batch_size, timeout=1.0), stop)
+        except (nats.errors.TimeoutError, TimeoutError):
+            batch = []
+        except nats.errors.Error as exc:
+            log.warning("fetch failed", error=str(exc))
+            await _unless_stopped(asyncio.sleep(1.0), stop)
+            continue
+        if batch is None:
+            return
+        if batch:
+            await _apply_batch(batch, apply, retry_on, rejected)
+        if housekeeping is not None and (
+            not batch or time.monotonic() - last_housekeeping > housekeeping_every
+        ):
+            try:
+                await _unless_stopped(housekeeping(), stop)
+            except (nats.errors.Error, TimeoutError) as exc:  # the bus is away: next time
+                log.warning("records housekeeping failed", error=str(exc))
+            last_housekeeping = time.monotonic()
+
+
+async def _apply_batch(
+    batch: list[Msg],
+    apply: Callable[[list[Record]], Awaitable[object]],
+    retry_on: tuple[type[Exception], ...],
+    rejected: Callable[[Msg, ProtoDecodeError], object] | None,
+) -> None:
+    records: list[Record] = []
+    delivered: list[Msg] = []
+    for msg in batch:
+        try:
+            records.append(decode_record(msg))
+            delivered.append(msg)
+        except ProtoDecodeError as exc:
+            log.warning("record dropped: it does not decode", subject=msg.subject, error=exc.reason)
+            if rejected is not None:
+                rejected(msg, exc)
+            await msg.term()
+    try:
+        await apply(records)
+    except retry_on as exc:
+        log.error("cannot apply records; they will be redelivered", error=str(exc), count=len(records))
+        for msg in delivered:
+            await msg.nak(delay=2.0)
+        # The batch comes back after the nak delay; fetching sooner finds only newer records.
+        await asyncio.sleep(1.0)
+        return
+    for msg in delivered:
+        await msg.ack()
+
+
+async def _unless_stopped[T](work: Awaitable[T], stop: asyncio.Event) -> T | None:
+    """What ``work`` returns, or None when ``stop`` is set first (``work`` is then cancelled)."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait((task, stopped), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        stopped.cancel()
+        raise
+    stopped.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    await asyncio.wait((task,))
+    if not task.cancelled():
+        task.exception()  # retrieved: whatever it ended with no longer matters
+    return None

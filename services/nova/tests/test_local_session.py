@@ -172,6 +172,9 @@ async def test_the_client_ends_the_utterance_without_waiting_for_silence(
 
 
 async def test_garbage_audio_never_fails_the_session(open_session: OpenSession, question: bytes) -> None:
+    """Bytes no browser sends (empty, one stray byte, odd lengths, random data, full-scale DC) reach
+    the engine directly; the stack's version (tests/test_local_engine.py) covers noise, clipping
+    and an over-long utterance as a client sends them."""
     session = await open_session()
     rng = np.random.default_rng(11)
     for chunk in (

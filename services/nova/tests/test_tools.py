@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from voice_nova.tools import Tool, ToolRegistry, date_and_time_tool, default_tools
+from voice_proto import messages as m
 
 
 async def test_date_and_time_in_a_zone() -> None:
@@ -58,3 +59,21 @@ def test_specs_for_a_model_and_duplicate_names() -> None:
     assert spec["input_schema"]["type"] == "object"
     with pytest.raises(ValueError, match="already registered"):
         registry.register(date_and_time_tool())
+
+
+async def test_a_reported_call_is_announced_then_answered_with_its_result() -> None:
+    events: list[m.ToolCall] = []
+    call = m.ToolCall(turn_id=3, call_id="c1", name="get_date_and_time", arguments='{"timezone": "UTC"}')
+    result = await default_tools().run_reported(call, events.append)
+    assert result.ok
+    started, completed = events
+    assert started == call
+    assert started.status == m.ToolCallStatus.STARTED
+    assert (completed.call_id, completed.turn_id, completed.status) == ("c1", 3, m.ToolCallStatus.COMPLETED)
+    assert completed.result == result.content
+
+    events.clear()
+    failing = m.ToolCall(turn_id=4, call_id="c2", name="no_such_tool")
+    assert not (await default_tools().run_reported(failing, events.append)).ok
+    assert [e.status for e in events] == [m.ToolCallStatus.STARTED, m.ToolCallStatus.FAILED]
+    assert "unknown tool" in events[1].result

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from voice_nova.engine import Engine, EngineFactory, SessionSetup
+from voice_nova.engine import Engine, EngineContext, EngineFactory, SessionSetup
 from voice_nova.engines.loopback import LoopbackEngine, LoopbackFactory
 from voice_nova.worker import Worker
 from voice_proto import Bus, NoResponders, channels
@@ -17,6 +17,8 @@ from voice_testkit.nats import NatsEndpoint
 from voice_testkit.recorder import Recorder
 
 type MakeWorker = Callable[..., Awaitable[Worker]]
+
+CONTEXT = EngineContext.with_default_tools()
 
 
 @pytest.fixture
@@ -40,7 +42,7 @@ async def make_worker(nats_endpoint: NatsEndpoint) -> AsyncIterator[MakeWorker]:
             "resume_window": 5.0,
         }
         settings.update(options)
-        worker = Worker(bus, factory or LoopbackFactory(None), **settings)
+        worker = Worker(bus, factory or LoopbackFactory(CONTEXT), **settings)
         await worker.start()
         await bus.flush()
         workers.append((worker, bus))
@@ -99,6 +101,13 @@ async def test_a_repeated_start_gets_the_same_claim(edge_bus: Bus, make_worker: 
     again = await start(edge_bus, sid)
     assert again.accepted
     assert again.resume_token == first.resume_token
+
+
+async def test_a_claim_says_what_the_engine_can_do(edge_bus: Bus, make_worker: MakeWorker) -> None:
+    await make_worker(ScriptedFactory(CONTEXT))
+    sid = new_sid()
+    assert (await start(edge_bus, sid)).capabilities == ["text_input"]
+    assert (await start(edge_bus, sid)).capabilities == ["text_input"]  # the repeated claim too
 
 
 async def test_loopback_echoes_unchanged_with_sequence_numbers(
@@ -174,7 +183,7 @@ async def test_an_unresumed_session_ends_after_the_window(edge_bus: Bus, make_wo
 
 
 async def test_no_audio_of_an_interrupted_turn_is_published(edge_bus: Bus, make_worker: MakeWorker) -> None:
-    await make_worker(ScriptedFactory(None))
+    await make_worker(ScriptedFactory(CONTEXT))
     sid = new_sid()
     out = await Recorder().listen(edge_bus, channels.OUT_AUDIO, sid)
     events = await Recorder().listen(edge_bus, channels.OUT_EVENT, sid)
@@ -195,7 +204,7 @@ async def test_no_audio_of_an_interrupted_turn_is_published(edge_bus: Bus, make_
 
 
 async def test_fatal_engine_error_ends_the_session(edge_bus: Bus, make_worker: MakeWorker) -> None:
-    await make_worker(ScriptedFactory(None))
+    await make_worker(ScriptedFactory(CONTEXT))
     sid = new_sid()
     lifecycle = await Recorder().listen(edge_bus, channels.LIFECYCLE, sid)
     events = await Recorder().listen(edge_bus, channels.OUT_EVENT, sid)
@@ -219,7 +228,7 @@ class _BrokenFactory(LoopbackFactory):
 
 
 async def test_an_engine_that_cannot_start_refuses_the_claim(edge_bus: Bus, make_worker: MakeWorker) -> None:
-    worker = await make_worker(_BrokenFactory(None))
+    worker = await make_worker(_BrokenFactory(CONTEXT))
     claim = await start(edge_bus, new_sid())
     assert not claim.accepted
     assert claim.reason == "engine_failed"
@@ -255,7 +264,7 @@ async def test_a_session_whose_edge_falls_silent_is_suspended(edge_bus: Bus, mak
     assert suspended.reason == "edge_lost"
 
 
-async def test_a_worker_taking_a_session_over_makes_the_old_owner_let_go(
+async def test_a_worker_taking_a_session_over_makes_the_old_owner_step_down(
     edge_bus: Bus, make_worker: MakeWorker
 ) -> None:
     old = await make_worker(max_sessions=1)
@@ -300,6 +309,6 @@ class SlowStartFactory(EngineFactory):
 
 
 async def test_the_claim_that_fills_the_worker_is_answered(edge_bus: Bus, make_worker: MakeWorker) -> None:
-    await make_worker(SlowStartFactory(), max_sessions=2)
+    await make_worker(SlowStartFactory(CONTEXT), max_sessions=2)
     claims = await asyncio.gather(start(edge_bus, new_sid()), start(edge_bus, new_sid()))
     assert [claim.accepted for claim in claims] == [True, True]

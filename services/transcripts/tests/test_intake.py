@@ -9,7 +9,6 @@ from pathlib import Path
 
 from voice_proto import channels
 from voice_proto import messages as m
-from voice_proto.settings import RecordsStreamSettings
 from voice_proto.streams import ensure_records_stream
 from voice_testkit.databases import sqlite_url
 from voice_testkit.nats import NatsServer
@@ -32,11 +31,12 @@ async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
 async def test_nothing_is_acknowledged_before_it_is_stored(own_nats: NatsServer, tmp_path: Path) -> None:
     bus = await own_nats.connect()
     js = bus.nc.jetstream()
-    await ensure_records_stream(js, RecordsStreamSettings())
+    await ensure_records_stream(js)
     engine = create_engine(sqlite_url(tmp_path))  # no schema yet: every write fails
     store = Store(engine)
-    intake = Intake(js, store, durable="intake-test", batch_size=10, ack_wait=30)
+    intake = Intake(bus, store, durable="intake-test", batch_size=10, ack_wait=30)
     await intake.start()
+    running = asyncio.create_task(intake.run())
     await bus.publish(
         channels.LIFECYCLE,
         m.Lifecycle(kind=m.LifecycleKind.STARTED, principal="alice", at=1.0),
@@ -54,6 +54,7 @@ async def test_nothing_is_acknowledged_before_it_is_stored(own_nats: NatsServer,
     assert intake.db_ok
     assert [t.text for t in await store.turns(SID)] == ["one", "two", "three"]
     await intake.stop()
+    await running
     info = await js.consumer_info("VOICE_RECORDS", "intake-test")
     assert (info.num_pending, info.num_ack_pending) == (0, 0)
     await engine.dispose()

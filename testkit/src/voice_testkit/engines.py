@@ -1,6 +1,6 @@
 """A scripted speech engine for tests of turn flow and interruption.
 
-Use it with NOVA_ENGINE=voice_testkit.engines:ScriptedFactory. It obeys typed text:
+Use it with NOVA_ENGINE=scripted (an entry point of this package). It obeys typed text:
 - ``speak <n>``: one assistant turn of ``n`` 20 ms chunks, paced in real time; each chunk starts
   with its turn id, its index and a late flag (three little-endian uint16) so a test can tell
   whose audio it hears;
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from typing import Any
 
 from voice_nova.engine import Engine, EngineFactory, QueuedEngine, SessionSetup
 from voice_proto import messages as m
@@ -47,9 +46,6 @@ class ScriptedEngine(QueuedEngine):
         self._speaking: asyncio.Task[None] | None = None
         self._cut = asyncio.Event()
 
-    async def start(self) -> None:
-        pass
-
     async def push_audio(self, pcm: bytes) -> None:
         if self._speaking is not None and not self._speaking.done():
             self._cut.set()
@@ -72,9 +68,6 @@ class ScriptedEngine(QueuedEngine):
         elif command == "fail":
             self.emit(m.ErrorEvent(code="scripted_failure", message="asked to fail", fatal=True))
 
-    async def end_of_utterance(self) -> None:
-        pass
-
     async def _speak(self, turn_id: int, chunks: int) -> None:
         self.emit(m.TurnStarted(turn_id=turn_id, role=m.Role.ASSISTANT))
         said = f"turn {turn_id} with {chunks} chunks"
@@ -93,7 +86,9 @@ class ScriptedEngine(QueuedEngine):
                         interrupted=True,
                     )
                 )
-                self.emit(m.TurnEnded(turn_id=turn_id, role=m.Role.ASSISTANT, reason="interrupted"))
+                self.emit(
+                    m.TurnEnded(turn_id=turn_id, role=m.Role.ASSISTANT, reason=m.TurnEndReason.INTERRUPTED)
+                )
                 return
             self.emit(m.AudioOut(turn_id=turn_id, pcm=chunk(turn_id, index)))
             await asyncio.sleep(0.02)
@@ -108,9 +103,8 @@ class ScriptedEngine(QueuedEngine):
 
 class ScriptedFactory(EngineFactory):
     default_max_sessions = 20
-
-    def __init__(self, settings: Any) -> None:
-        pass
+    # Typed text is how a test drives it.
+    capabilities = frozenset({m.Capability.TEXT_INPUT})
 
     def create(self, setup: SessionSetup) -> Engine:
         return ScriptedEngine()

@@ -1,4 +1,4 @@
-"""A scripted conversation through the whole stack (NOVA_ENGINE=voice_testkit.engines:ScriptedFactory),
+"""A scripted conversation through the whole stack (NOVA_ENGINE=scripted, the test kit's engine),
 in two halves so that a test can do something in between. What is said, in order:
 
 | role | text | interrupted |
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from .client import VoiceClient
 
-SCRIPTED_ENGINE = "voice_testkit.engines:ScriptedFactory"
+SCRIPTED_ENGINE = "scripted"
 
 SAID = [
     ("user", "hello there", False),

@@ -21,6 +21,11 @@ API_KEYS = {
 }
 
 
+#: Seconds a service may take to answer its readiness probe. Generous: four Python services
+#: starting at once on a loaded 2-core machine took over 30 s.
+READY_TIMEOUT = 60.0
+
+
 def script(name: str) -> str:
     return str(Path(sysconfig.get_path("scripts")) / name)
 
@@ -71,12 +76,11 @@ class Stack:
         self.processes[name] = process
         self._ready_urls[name] = f"http://127.0.0.1:{port}/ready"
         if wait:
-            process.wait_ready(self._ready_urls[name])
+            process.wait_ready(self._ready_urls[name], READY_TIMEOUT)
         return process
 
-    def wait_ready(self, *names: str, timeout: float = 60.0) -> None:
-        """Wait until these processes (default: all started) answer their readiness probe. Generous:
-        four Python services starting at once on a loaded 2-core machine took over 30 s."""
+    def wait_ready(self, *names: str, timeout: float = READY_TIMEOUT) -> None:
+        """Wait until these processes (default: all started) answer their readiness probe."""
         for name in names or tuple(self.processes):
             self.processes[name].wait_ready(self._ready_urls[name], timeout)
 

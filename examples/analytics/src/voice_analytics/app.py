@@ -5,22 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import JSONResponse
 from voice_proto import messages as m
-from voice_proto.auth import ADMIN_ROLE, AuthClient, HttpRefusal, http_caller
+from voice_proto.auth import ADMIN_ROLE, AuthClient, caller
 from voice_proto.ops import ReadyCheck, probe_routes
 
 from .stats import StatsStore
 
 
-async def admin(request: Request) -> m.ValidateReply:
-    auth: AuthClient = request.app.state.auth
-    source = request.client.host if request.client else ""
-    try:
-        reply = await http_caller(auth, request.headers.get("authorization"), source)
-    except HttpRefusal as refusal:
-        raise HTTPException(refusal.status, detail=refusal.body, headers=refusal.headers) from None
+async def admin(reply: Annotated[m.ValidateReply, Depends(caller)]) -> m.ValidateReply:
+    """The caller (see voice_proto.auth.caller), if it has the admin role."""
     if ADMIN_ROLE not in reply.roles:
         raise HTTPException(403, detail={"error": "forbidden"})
     return reply

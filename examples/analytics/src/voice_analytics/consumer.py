@@ -1,47 +1,47 @@
-"""The bus side: this subscriber's own durable consumer on VOICE_RECORDS; a batch is acknowledged
-only after its counts are committed."""
+"""The bus side: this subscriber's own durable consumer on VOICE_RECORDS. ``consume_records`` does
+the rest: a batch is acknowledged only after ``StatsStore.count`` committed it, and handed back
+(redelivered) when the database fails."""
 
 from __future__ import annotations
 
 import asyncio
 
 import aiosqlite
-import nats.errors
-import structlog
-from nats.js import JetStreamContext
-from voice_proto import ProtoDecodeError
-from voice_proto.streams import RECORDS_STREAM, Record, decode_record, records_consumer
+from voice_proto import Bus
+from voice_proto.streams import RECORDS_STREAM, consume_records, records_consumer
 
 from .stats import StatsStore
 
-log = structlog.get_logger("voice_analytics")
 
+class Consumer:
+    def __init__(self, bus: Bus, store: StatsStore, durable: str) -> None:
+        self._bus = bus
+        self._store = store
+        self._durable = durable
+        self._stop = asyncio.Event()
+        #: True while records are read (readiness).
+        self.running = False
 
-async def consume(js: JetStreamContext, store: StatsStore, durable: str, stop: asyncio.Event) -> None:
-    subscription = await records_consumer(js, durable)
-    while not stop.is_set():
+    async def run(self) -> None:
+        """Count records until :meth:`stop`; the batch in hand is finished first."""
+        js = self._bus.nc.jetstream()
+        subscription = await records_consumer(js, self._durable)
+
+        async def forget_what_the_stream_dropped() -> None:
+            await self._store.forget_before((await js.stream_info(RECORDS_STREAM)).state.first_seq)
+
+        self.running = True
         try:
-            batch = await subscription.fetch(100, timeout=1.0)
-        except (nats.errors.TimeoutError, TimeoutError):
-            info = await js.stream_info(RECORDS_STREAM)
-            await store.forget_before(info.state.first_seq)
-            continue
-        records: list[Record] = []
-        counted = []
-        for msg in batch:
-            try:
-                records.append(decode_record(msg))
-                counted.append(msg)
-            except ProtoDecodeError as exc:
-                log.warning("record dropped", subject=msg.subject, error=exc.reason)
-                await msg.term()
-        try:
-            await store.count(records)
-        except aiosqlite.Error as exc:
-            log.error("cannot count; the batch comes again", error=str(exc))
-            for msg in counted:
-                await msg.nak(delay=2.0)
-            continue
-        for msg in counted:
-            await msg.ack()
-    await subscription.unsubscribe()
+            await consume_records(
+                subscription,
+                self._store.count,
+                retry_on=(aiosqlite.Error,),
+                stop=self._stop,
+                housekeeping=forget_what_the_stream_dropped,
+            )
+        finally:
+            self.running = False
+            await subscription.unsubscribe()
+
+    async def stop(self) -> None:
+        self._stop.set()

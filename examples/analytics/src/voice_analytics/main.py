@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import structlog
-from voice_proto import Bus
+from voice_proto import Bus, ops
 from voice_proto.auth import AuthClient
-from voice_proto.ops import embedded_server, start_service, stop_on_signals
-from voice_proto.streams import ensure_records_stream
 
 from .app import create_app
-from .consumer import consume
+from .consumer import Consumer
 from .settings import AnalyticsSettings
 from .stats import StatsStore
 
@@ -19,35 +15,31 @@ log = structlog.get_logger("voice_analytics")
 
 
 async def run(settings: AnalyticsSettings) -> None:
-    stop = stop_on_signals()
-    store = await StatsStore.open(settings.database)
-    bus = await Bus.connect(
+    store = StatsStore(settings.database)
+    bus = Bus(
         settings.nats_url,
         "analytics",
         retry_for=settings.nats_connect_retry,
         credentials=settings.nats_credentials(),
     )
-    js = bus.nc.jetstream()
-    await ensure_records_stream(js, settings)
-    consuming = asyncio.create_task(consume(js, store, settings.durable, stop))
+    consumer = Consumer(bus, store, settings.durable)
 
     async def ready() -> dict[str, bool]:
-        return {"nats": bus.connected, "consuming": not consuming.done()}
+        return {"nats": bus.connected, "consuming": consumer.running}
 
-    auth = AuthClient(bus, timeout=settings.auth_timeout, cache_seconds=60)
-    server = embedded_server(
-        create_app(store, auth, ready), settings.http_host, settings.http_port, lifespan="off"
+    app = create_app(store, AuthClient(bus, timeout=settings.auth_timeout, cache_seconds=60), ready)
+    log.info("analytics starting", http_port=settings.http_port, durable=settings.durable)
+    server = ops.embedded_server(app, settings.http_host, settings.http_port, lifespan="off")
+    # Started in this order, stopped in reverse; if any of them dies, the service stops.
+    await ops.serve(
+        ops.stop_on_signals(),
+        ops.Component("database", start=store.open, stop=store.close),
+        ops.Component("nats", start=bus.start, stop=bus.drain),
+        ops.records_stream(bus, settings),
+        ops.Component("records", run=consumer.run, stop=consumer.stop),
+        ops.http_server("http", server),
     )
-    serving = asyncio.create_task(server.serve())
-    log.info("analytics ready", http_port=settings.http_port, durable=settings.durable)
-    await asyncio.wait({consuming, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
-    stop.set()
-    await consuming
-    server.should_exit = True
-    await serving
-    await bus.drain()
-    await store.close()
 
 
 def main() -> None:
-    start_service("analytics", AnalyticsSettings(), run)
+    ops.start_service("analytics", AnalyticsSettings(), run)

@@ -63,20 +63,29 @@ class SessionStats:
 
 
 class StatsStore:
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
+    """The statistics in the SQLite file at ``path``; usable between :meth:`open` and :meth:`close`."""
 
-    @classmethod
-    async def open(cls, path: Path) -> StatsStore:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path)
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.executescript(_SCHEMA)
-        await db.commit()
-        return cls(db)
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._connection: aiosqlite.Connection | None = None
+
+    @property
+    def _db(self) -> aiosqlite.Connection:
+        if self._connection is None:
+            raise RuntimeError("StatsStore.open() was not awaited")
+        return self._connection
+
+    async def open(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._connection = await aiosqlite.connect(self._path)
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.executescript(_SCHEMA)
+        await self._db.commit()
 
     async def close(self) -> None:
-        await self._db.close()
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
 
     async def count(self, records: Sequence[Record]) -> None:
         """Count a batch in one transaction (committed before the caller acknowledges it)."""

@@ -7,7 +7,7 @@ import hmac
 import time
 from dataclasses import dataclass
 
-from voice_proto.messages import ValidateReply
+from voice_proto.messages import AuthRefusal, ValidateReply
 
 
 class ApiKeySpecError(ValueError):
@@ -56,7 +56,7 @@ class ApiKeyStore:
             if hmac.compare_digest(key.digest, digest):
                 match = key
         if match is None:
-            return ValidateReply(ok=False, reason="unknown_key")
+            return ValidateReply(ok=False, reason=AuthRefusal.UNKNOWN_KEY)
         roles = ["admin"] if match.principal in self._admins else []
         return ValidateReply(
             ok=True, principal=match.principal, roles=roles, expires_at=time.time() + self._ttl

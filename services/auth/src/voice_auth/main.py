@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -11,7 +9,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from voice_proto import Bus
 from voice_proto.messages import SignInConfig
-from voice_proto.ops import embedded_server, probe_routes, start_service, stop_on_signals
+from voice_proto.ops import (
+    Component,
+    embedded_server,
+    http_server,
+    probe_routes,
+    serve,
+    start_service,
+    stop_on_signals,
+)
 
 from .apikeys import ApiKeyStore
 from .devissuer import DevIssuer, load_or_create_key
@@ -78,7 +84,6 @@ def http_routes(service_ready: Bus, dev_issuer: DevIssuer | None) -> list[BaseRo
 
 
 async def run(settings: AuthSettings) -> None:
-    stop = stop_on_signals()
     admins = frozenset(split(settings.admin_principals))
     keys = ApiKeyStore(settings.api_keys, admins=admins, ttl=settings.api_key_ttl)
     dev_issuer = None
@@ -90,7 +95,7 @@ async def run(settings: AuthSettings) -> None:
     validator = build_validator(settings, dev_issuer)
     if not len(keys) and validator is None:
         log.warning("no API keys and no JWT issuer configured: every credential will be refused")
-    bus = await Bus.connect(
+    bus = Bus(
         settings.nats_url,
         "auth",
         retry_for=settings.nats_connect_retry,
@@ -106,24 +111,22 @@ async def run(settings: AuthSettings) -> None:
         admin_group=settings.admin_group,
         sign_in=sign_in_config(settings, keys, dev_issuer),
     )
-    await service.start()
-
     server = embedded_server(
         Starlette(routes=http_routes(bus, dev_issuer)), settings.http_host, settings.http_port, lifespan="off"
     )
-    serving = asyncio.create_task(server.serve())
     log.info(
-        "auth ready",
+        "auth starting",
         api_keys=len(keys),
         jwt_issuer=settings.issuer or None,
         dev_issuer=dev_issuer is not None,
         http_port=settings.http_port,
     )
-    await stop.wait()
-    log.info("auth shutting down")
-    await bus.drain()
-    server.should_exit = True
-    await serving
+    await serve(
+        stop_on_signals(),
+        Component("nats", start=bus.start, stop=bus.drain),
+        Component("auth", start=service.start),
+        http_server("http", server),
+    )
 
 
 def main() -> None:

@@ -7,7 +7,9 @@ from nats.aio.subscription import Subscription
 from voice_proto import Bus, Delivery, channels
 from voice_proto.auth import ADMIN_ROLE, UNAVAILABLE_REASONS
 from voice_proto.messages import (
+    AuthRefusal,
     CredentialScheme,
+    DevTokenRefusal,
     DevTokenReply,
     DevTokenRequest,
     SignInConfig,
@@ -59,7 +61,7 @@ class AuthService:
 
     async def validate(self, request: ValidateRequest) -> ValidateReply:
         if not self._limiter.allowed(request.source):
-            return ValidateReply(ok=False, reason="rate_limited")
+            return ValidateReply(ok=False, reason=AuthRefusal.RATE_LIMITED)
         reply = await self._check(request)
         if not reply.ok and reply.reason not in UNAVAILABLE_REASONS:
             self._limiter.failed(request.source)
@@ -80,7 +82,7 @@ class AuthService:
                 roles=[ADMIN_ROLE] if admin else [],
                 expires_at=verified.expires_at,
             )
-        return ValidateReply(ok=False, reason="unsupported_scheme")
+        return ValidateReply(ok=False, reason=AuthRefusal.UNSUPPORTED_SCHEME)
 
     async def _on_validate(self, request: ValidateRequest, delivery: Delivery) -> None:
         reply = await self.validate(request)
@@ -93,12 +95,12 @@ class AuthService:
 
     async def _on_dev_token(self, request: DevTokenRequest, delivery: Delivery) -> None:
         if self._dev_issuer is None:
-            reply = DevTokenReply(ok=False, reason="disabled")
+            reply = DevTokenReply(ok=False, reason=DevTokenRefusal.DISABLED)
         else:
             try:
                 token, expires_at = self._dev_issuer.issue(request.username)
             except BadUsername:
-                reply = DevTokenReply(ok=False, reason="bad_username")
+                reply = DevTokenReply(ok=False, reason=DevTokenRefusal.BAD_USERNAME)
             else:
                 log.info("dev token issued", username=request.username)
                 reply = DevTokenReply(ok=True, token=token, expires_at=expires_at)

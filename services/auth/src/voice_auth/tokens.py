@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
+from voice_proto.messages import AuthRefusal
 
 from .jwks import JwksCache, JwksUnavailable, SigningKey
 
@@ -30,7 +31,7 @@ _KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 class Refused(Exception):
     """A token that does not pass, with the reason code sent back to the caller."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: AuthRefusal) -> None:
         super().__init__(reason)
         self.reason = reason
 
@@ -87,29 +88,29 @@ class JwtValidator:
             header = jwt.get_unverified_header(token)
             unverified: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
         except jwt.InvalidTokenError:
-            raise Refused("malformed") from None
+            raise Refused(AuthRefusal.MALFORMED) from None
         algorithm = header.get("alg")
         if not isinstance(algorithm, str) or algorithm not in self._algorithms:
-            raise Refused("alg_not_allowed")
+            raise Refused(AuthRefusal.ALG_NOT_ALLOWED)
         issuer = self._issuers.get(str(unverified.get("iss", "")))
         if issuer is None:
-            raise Refused("wrong_issuer")
+            raise Refused(AuthRefusal.WRONG_ISSUER)
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
-            raise Refused("unknown_kid")
+            raise Refused(AuthRefusal.UNKNOWN_KID)
         try:
             key = await issuer.keys.key(kid)
         except JwksUnavailable:
-            raise Refused("jwks_unavailable") from None
+            raise Refused(AuthRefusal.JWKS_UNAVAILABLE) from None
         if key is None:
-            raise Refused("unknown_kid")
+            raise Refused(AuthRefusal.UNKNOWN_KID)
         if not _key_fits(key, algorithm):
-            raise Refused("alg_not_allowed")
+            raise Refused(AuthRefusal.ALG_NOT_ALLOWED)
         claims = self._decode(token, key, algorithm, issuer)
         self._check_cognito_claims(claims, issuer)
         principal = claims.get(self._principal_claim)
         if not isinstance(principal, str) or not principal:
-            raise Refused("missing_claim")
+            raise Refused(AuthRefusal.MISSING_CLAIM)
         groups = claims.get(self._groups_claim) or []
         if not isinstance(groups, list):
             groups = []
@@ -126,19 +127,19 @@ class JwtValidator:
                 options={"require": ["exp", "iat", "iss"], "verify_aud": False},
             )
         except jwt.ExpiredSignatureError:
-            raise Refused("expired") from None
+            raise Refused(AuthRefusal.EXPIRED) from None
         except jwt.ImmatureSignatureError:
-            raise Refused("not_yet_valid") from None
+            raise Refused(AuthRefusal.NOT_YET_VALID) from None
         except jwt.InvalidIssuerError:
-            raise Refused("wrong_issuer") from None
+            raise Refused(AuthRefusal.WRONG_ISSUER) from None
         except jwt.MissingRequiredClaimError:
-            raise Refused("missing_claim") from None
+            raise Refused(AuthRefusal.MISSING_CLAIM) from None
         except jwt.InvalidSignatureError:
-            raise Refused("bad_signature") from None
+            raise Refused(AuthRefusal.BAD_SIGNATURE) from None
         except (jwt.InvalidAlgorithmError, jwt.InvalidKeyError):
-            raise Refused("alg_not_allowed") from None
+            raise Refused(AuthRefusal.ALG_NOT_ALLOWED) from None
         except jwt.InvalidTokenError:
-            raise Refused("malformed") from None
+            raise Refused(AuthRefusal.MALFORMED) from None
         return claims
 
     @staticmethod
@@ -149,9 +150,9 @@ class JwtValidator:
         if isinstance(client_id, str):
             audiences.add(client_id)
         if not audiences & issuer.audiences:
-            raise Refused("wrong_audience")
+            raise Refused(AuthRefusal.WRONG_AUDIENCE)
         if issuer.token_uses and claims.get("token_use") not in issuer.token_uses:
-            raise Refused("wrong_token_use")
+            raise Refused(AuthRefusal.WRONG_TOKEN_USE)
 
 
 def _key_fits(key: SigningKey, algorithm: str) -> bool:

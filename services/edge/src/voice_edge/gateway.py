@@ -61,7 +61,11 @@ class Edge:
         even when no transcripts service has run yet on a new NATS server. Best effort: the voice
         path does not depend on JetStream."""
         try:
-            await ensure_records_stream(bus.nc.jetstream(timeout=self.settings.auth_timeout), self.settings)
+            await ensure_records_stream(
+                bus.nc.jetstream(timeout=self.settings.auth_timeout),
+                max_age_days=self.settings.records_max_age_days,
+                replicas=self.settings.records_replicas,
+            )
         except (nats.errors.Error, TimeoutError, OSError) as exc:
             log.warning("cannot ensure the records stream; transcripts may miss sessions", error=str(exc))
 

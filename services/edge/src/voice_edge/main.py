@@ -6,20 +6,14 @@ the rest with 1012 (they reconnect and resume on another edge), then stops the H
 
 from __future__ import annotations
 
-import asyncio
-
-import structlog
-from voice_proto.ops import embedded_server, start_service, stop_on_signals
+from voice_proto.ops import Component, embedded_server, http_server, serve, start_service, stop_on_signals
 
 from .app import create_app
 from .gateway import Edge
 from .settings import EdgeSettings
 
-log = structlog.get_logger("voice_edge")
-
 
 async def run(settings: EdgeSettings) -> None:
-    stop = stop_on_signals()
     edge = Edge(settings)
     app = create_app(settings, edge)
     # Our own frame limit answers oversized frames with an error event; the server's limit is a backstop.
@@ -32,14 +26,13 @@ async def run(settings: EdgeSettings) -> None:
         # Audio barely compresses; deflating every frame costs both ends CPU for nothing.
         ws_per_message_deflate=False,
     )
-    serving = asyncio.create_task(server.serve())
-    stopped = asyncio.create_task(stop.wait())
-    await asyncio.wait({serving, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    if not serving.done():
-        log.info("edge shutting down", sessions=len(edge.sessions))
-        await edge.shutdown()
-        server.should_exit = True
-    await serving
+    await serve(
+        stop_on_signals(),
+        # The app connects the edge to NATS as it starts (its lifespan).
+        http_server("http", server),
+        # Stops first: clients are closed with 1012 while the server still runs.
+        Component("sessions", stop=edge.shutdown),
+    )
 
 
 def main() -> None:

@@ -8,20 +8,28 @@ and publishes.
 
 Turn ids: the user's utterance and the assistant's answer to it share one turn id; ids grow.
 
-Engines are made by an :class:`EngineFactory`, created once per worker process, which loads the
-models (or clients) that all of the worker's sessions share.
+Engines are made by an :class:`EngineFactory`, created once per worker process with an
+:class:`EngineContext`, which loads the models (or clients) that all of the worker's sessions
+share. Factories are found by name among the ``voice_nova.engines`` entry points (the built-in
+ones are declared in this package's pyproject.toml; any installed package may add its own), or
+given as ``package.module:FactoryClass``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from voice_proto import messages as m
+
+from .tools import ToolRegistry, default_tools
+
+#: The entry-point group that names engine factories (``NOVA_ENGINE=<name>``).
+ENGINES_GROUP = "voice_nova.engines"
 
 type EngineEvent = (
     m.AudioOut
@@ -73,13 +81,26 @@ class Engine(ABC):
 
 
 class QueuedEngine(Engine):
-    """Base for engines that produce events from their own tasks: ``emit`` queues, ``events`` drains."""
+    """Base for engines that produce events from their own tasks: ``emit`` queues, ``events`` drains.
+
+    ``start``, ``push_text`` and ``end_of_utterance`` do nothing unless overridden (an engine that
+    takes typed text or the client's end of utterance says so in its factory's capabilities).
+    """
 
     _CLOSED: Any = object()
 
     def __init__(self) -> None:
         self._events: asyncio.Queue[Any] = asyncio.Queue()
         self._closed = False
+
+    async def start(self) -> None:
+        pass
+
+    async def push_text(self, text: str) -> None:
+        pass
+
+    async def end_of_utterance(self) -> None:
+        pass
 
     def emit(self, event: EngineEvent) -> None:
         if not self._closed:
@@ -98,10 +119,33 @@ class QueuedEngine(Engine):
             self._events.put_nowait(self._CLOSED)
 
 
+@dataclass(frozen=True)
+class EngineContext:
+    """What the worker gives every engine factory, built once per worker process."""
+
+    #: The tools a model may call; one registry, shared by every session of the worker.
+    tools: ToolRegistry
+    #: Time zone (IANA name) of answers about the date and time when the caller names none.
+    timezone: str = "UTC"
+
+    @classmethod
+    def with_default_tools(cls, timezone: str = "UTC") -> EngineContext:
+        return cls(tools=default_tools(timezone), timezone=timezone)
+
+
 class EngineFactory(ABC):
+    """Makes the engine of each session. Its own settings, if any, it reads from the environment
+    (``NOVA_<ENGINE>_*``); what the worker shares with it comes in the context."""
+
     #: How many concurrent sessions one worker process serves with this engine on 2 cores
     #: (the default of NOVA_MAX_SESSIONS).
     default_max_sessions: int = 8
+    #: What the engines of this factory do beyond speech in and speech out (announced to the edge
+    #: in every claim). None unless declared.
+    capabilities: frozenset[m.Capability] = frozenset()
+
+    def __init__(self, context: EngineContext) -> None:
+        self.context = context
 
     async def load(self) -> None:  # noqa: B027 - optional hook
         """Load models or clients once per process, before the first session."""
@@ -113,29 +157,29 @@ class EngineFactory(ABC):
         """Release what :meth:`load` took."""
 
 
-#: Built-in engines by name; anything else is taken as ``package.module:FactoryClass``.
-BUILTIN_ENGINES = {
-    "loopback": "voice_nova.engines.loopback:LoopbackFactory",
-    "bedrock": "voice_nova.engines.bedrock.factory:BedrockFactory",
-    "local": "voice_nova.engines.local.factory:LocalFactory",
-}
-
-
 class UnknownEngine(ValueError):
     pass
 
 
-def engine_factory(spec: str, settings: Any) -> EngineFactory:
-    """The factory for NOVA_ENGINE; it receives the worker's settings."""
-    target = BUILTIN_ENGINES.get(spec, spec)
-    module_name, sep, attr = target.partition(":")
-    if not sep:
-        raise UnknownEngine(f"unknown engine {spec!r}: use one of {sorted(BUILTIN_ENGINES)} or module:Class")
+def engine_names() -> list[str]:
+    """The engines installed under the ``voice_nova.engines`` entry points."""
+    return sorted(entry.name for entry in entry_points(group=ENGINES_GROUP))
+
+
+def engine_factory(spec: str, context: EngineContext) -> EngineFactory:
+    """The factory for NOVA_ENGINE: an entry-point name (``local``, ``bedrock``, ``loopback``, or
+    one an installed package declares) or ``package.module:FactoryClass``. Raises UnknownEngine."""
+    installed = entry_points(group=ENGINES_GROUP)
+    if spec in installed.names:
+        entry = installed[spec]
+    elif ":" in spec:
+        entry = EntryPoint(name=spec, value=spec, group=ENGINES_GROUP)
+    else:
+        raise UnknownEngine(f"unknown engine {spec!r}: use one of {engine_names()} or module:Class")
     try:
-        factory_class = getattr(importlib.import_module(module_name), attr)
+        factory_class = entry.load()
     except (ImportError, AttributeError) as exc:
         raise UnknownEngine(f"cannot load engine {spec!r}: {exc}") from exc
-    factory = factory_class(settings)
-    if not isinstance(factory, EngineFactory):
-        raise UnknownEngine(f"{target} is not an EngineFactory")
-    return factory
+    if not (isinstance(factory_class, type) and issubclass(factory_class, EngineFactory)):
+        raise UnknownEngine(f"{entry.value} is not an EngineFactory")
+    return factory_class(context)

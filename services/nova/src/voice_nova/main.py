@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import structlog
 from voice_proto import Bus
-from voice_proto.ops import probe_server, start_service, stop_on_signals
+from voice_proto.ops import Component, http_server, probe_server, serve, start_service, stop_on_signals
 
-from .engine import engine_factory
+from .engine import EngineContext, engine_factory
 from .settings import NovaSettings
 from .worker import Worker
 
@@ -16,10 +14,8 @@ log = structlog.get_logger("voice_nova")
 
 
 async def run(settings: NovaSettings) -> None:
-    stop = stop_on_signals()
-    factory = engine_factory(settings.engine, settings)
-    await factory.load()
-    bus = await Bus.connect(
+    factory = engine_factory(settings.engine, EngineContext.with_default_tools(settings.timezone))
+    bus = Bus(
         settings.nats_url,
         "nova",
         retry_for=settings.nats_connect_retry,
@@ -34,7 +30,6 @@ async def run(settings: NovaSettings) -> None:
         resume_window=settings.resume_window,
         client_timeout=settings.client_timeout,
     )
-    await worker.start()
 
     async def ready() -> dict[str, bool]:
         # The probe server starts once the engine has loaded, so this is "engine loaded and NATS
@@ -42,22 +37,21 @@ async def run(settings: NovaSettings) -> None:
         # no claims anyway (it has left the queue group); how full it is is a metric.
         return {"nats": bus.connected}
 
-    probes = probe_server(ready, settings.http_host, settings.http_port)
-    probes_task = asyncio.create_task(probes.serve())
     log.info(
-        "worker ready",
+        "worker starting",
         worker_id=settings.worker_id,
         engine=settings.engine,
         max_sessions=worker.max_sessions,
         http_port=settings.http_port,
     )
-    await stop.wait()
-    log.info("worker shutting down", sessions=len(worker.sessions))
-    await worker.drain()
-    await bus.drain()
-    await factory.aclose()
-    probes.should_exit = True
-    await probes_task
+    await serve(
+        stop_on_signals(),
+        Component("engine", start=factory.load, stop=factory.aclose),
+        Component("nats", start=bus.start, stop=bus.drain),
+        # Stopping hands every session back to the edge, which places it on another worker.
+        Component("worker", start=worker.start, stop=worker.drain),
+        http_server("probes", probe_server(ready, settings.http_host, settings.http_port)),
+    )
 
 
 def main() -> None:

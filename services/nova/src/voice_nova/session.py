@@ -1,8 +1,9 @@
 """One session owned by this worker: input from the bus into the engine, engine events onto the bus.
 
 States: active (a client is attached) -> suspended (the client dropped; it may resume within the
-window) -> ended. ``release`` lets go of a session without ending it, so another worker can take
-it over (worker shutdown).
+window) -> ended. A session stops in one of three ways (``Ending``): it ends for good (hang-up,
+expiry, engine failure), is handed back so that another worker takes it over (``hand_back``, on
+worker shutdown), or steps down because another worker already did (superseded).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from voice_proto import Bus, Delivery, channels
 from voice_proto import messages as m
-from voice_proto.tracecontext import headers_for
+from voice_proto.tracecontext import headers_for, trace_id_hex
 
 from .engine import Engine, EngineEvent, SessionSetup
 
@@ -36,6 +37,17 @@ class State(Enum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
     ENDED = "ended"
+
+
+class Ending(Enum):
+    """How a session stops on this worker."""
+
+    #: For good: the lifecycle says ``ended``, with the reason.
+    ENDED = "ended"
+    #: Handed back to the edge, which places it on another worker (``HandoverRequested``).
+    HANDED_BACK = "handed_back"
+    #: Another worker took it over and carries it on: stop quietly.
+    SUPERSEDED = "superseded"
 
 
 class WorkerSession:
@@ -71,7 +83,7 @@ class WorkerSession:
         )
         self._headers = headers_for(trace.set_span_in_context(self._span))
         # Bound here, not taken from the current span: handlers run in the bus's tasks.
-        self._log = self._log.bind(trace_id=format(self._span.get_span_context().trace_id, "032x"))
+        self._log = self._log.bind(trace_id=trace_id_hex(trace.set_span_in_context(self._span)))
         self._subscription: Subscription | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self._expiry_task: asyncio.Task[None] | None = None
@@ -133,14 +145,14 @@ class WorkerSession:
             case m.ControlKind.END_OF_UTTERANCE:
                 await self.engine.end_of_utterance()
             case m.ControlKind.HANGUP:
-                self._finish_soon(control.reason or "hangup")
+                self._finish_soon(control.reason or m.EndReason.HANGUP)
             case m.ControlKind.CLIENT_GONE:
-                await self.suspend("client_gone")
+                await self.suspend(m.EndReason.CLIENT_GONE)
             case m.ControlKind.RESUME:
                 reply = await self._resume(control)
                 await self._bus.respond(channels.IN_CONTROL, delivery, reply)
             case m.ControlKind.SUPERSEDED if control.worker_id != self.worker_id:
-                self._finish_soon("superseded")
+                self._finish_soon("superseded", Ending.SUPERSEDED)
             case _:
                 pass  # KEEPALIVE: noting the time above is all it is for
 
@@ -155,15 +167,15 @@ class WorkerSession:
 
     async def _expire_after_window(self) -> None:
         await asyncio.sleep(self._resume_window)
-        self._finish_soon("client_gone")
+        self._finish_soon(m.EndReason.CLIENT_GONE)
 
     async def _resume(self, control: m.Control) -> m.ControlReply:
         if self.state is State.ENDED:
-            return m.ControlReply(ok=False, reason="expired")
+            return m.ControlReply(ok=False, reason=m.ResumeRefusal.EXPIRED)
         if not hmac.compare_digest(control.token.encode(), self.resume_token.encode()):
-            return m.ControlReply(ok=False, reason="bad_token")
+            return m.ControlReply(ok=False, reason=m.ResumeRefusal.BAD_TOKEN)
         if control.principal != self.setup.principal:
-            return m.ControlReply(ok=False, reason="wrong_principal")
+            return m.ControlReply(ok=False, reason=m.ResumeRefusal.WRONG_PRINCIPAL)
         if self._expiry_task is not None:
             self._expiry_task.cancel()
             self._expiry_task = None
@@ -185,7 +197,7 @@ class WorkerSession:
             await self._publish_event(
                 m.ErrorEvent(code="engine_failed", message="the speech engine failed", fatal=True)
             )
-            self._finish_soon("engine_error")
+            self._finish_soon(m.EndReason.ENGINE_ERROR)
 
     async def _publish(self, event: EngineEvent) -> None:
         match event:
@@ -204,7 +216,7 @@ class WorkerSession:
                 await self._publish_event(event)
             case m.ErrorEvent(fatal=True):
                 await self._publish_event(event)
-                self._finish_soon("engine_error")
+                self._finish_soon(m.EndReason.ENGINE_ERROR)
             case _:
                 await self._publish_event(event)
 
@@ -225,39 +237,35 @@ class WorkerSession:
 
     # --- ending -------------------------------------------------------------------------------
 
-    def _finish_soon(self, reason: str) -> None:
-        """End from inside a handler or the pump: as a task of its own, because ending stops them."""
+    def _finish_soon(self, reason: str, how: Ending = Ending.ENDED) -> None:
+        """Stop from inside a handler or the pump: as a task of its own, because stopping stops them."""
         if self._finishing is None:
-            ending = self.let_go() if reason == "superseded" else self.end(reason)
-            self._finishing = asyncio.create_task(ending, name=f"end-{self.id}")
+            self._finishing = asyncio.create_task(self._close(reason, how), name=f"end-{self.id}")
 
-    async def end(self, reason: str) -> None:
-        """End the session for good: close the engine, publish ``ended``."""
+    async def hand_back(self, reason: str) -> None:
+        """Stop without ending the session, and ask the edge to place it on another worker."""
+        await self._close(reason, Ending.HANDED_BACK)
+
+    async def _close(self, reason: str, how: Ending) -> None:
+        """The one way a session stops: input and the engine first, then whoever must know hears
+        ``how`` (the lifecycle's ``ended``, the edge's ``handover_requested``, or nobody when
+        another worker carries it on), the span ends and the worker forgets it. Only the first
+        call does anything."""
         if not await self._stop_io():
             return
-        await self._lifecycle(m.LifecycleKind.ENDED, reason=reason)
-        self._span.set_attribute("session.end_reason", reason)
+        match how:
+            case Ending.ENDED:
+                await self._lifecycle(m.LifecycleKind.ENDED, reason=reason)
+                self._span.set_attribute("session.end_reason", reason)
+                self._log.info("session ended", reason=reason)
+            case Ending.HANDED_BACK:
+                await self._publish_event(m.HandoverRequested(worker_id=self.worker_id, reason=reason))
+                self._span.set_attribute("session.end_reason", f"released:{reason}")
+                self._log.info("session released for handover", reason=reason)
+            case Ending.SUPERSEDED:
+                self._span.set_attribute("session.end_reason", reason)
+                self._log.info("session taken over by another worker")
         self._span.end()
-        self._log.info("session ended", reason=reason)
-        self._on_finished(self)
-
-    async def release(self, reason: str) -> None:
-        """Let go of the session without ending it, and ask the edge to place it on another worker."""
-        if not await self._stop_io():
-            return
-        await self._publish_event(m.HandoverRequested(worker_id=self.worker_id, reason=reason))
-        self._span.set_attribute("session.end_reason", f"released:{reason}")
-        self._span.end()
-        self._log.info("session released for handover", reason=reason)
-        self._on_finished(self)
-
-    async def let_go(self) -> None:
-        """Another worker owns the session now: stop quietly (it carries the session on)."""
-        if not await self._stop_io():
-            return
-        self._span.set_attribute("session.end_reason", "superseded")
-        self._span.end()
-        self._log.info("session taken over by another worker")
         self._on_finished(self)
 
     async def _stop_io(self) -> bool:

@@ -16,7 +16,8 @@ def _default_worker_id() -> str:
 class NovaSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="NOVA_")
 
-    #: ``loopback``, ``local``, ``bedrock``, or ``package.module:FactoryClass``.
+    #: An engine's entry-point name (``loopback``, ``local``, ``bedrock``, or one another package
+    #: registers under ``voice_nova.engines``), or ``package.module:FactoryClass``.
     engine: str = "loopback"
     #: Sessions this worker owns at once; unset: what the engine declares for 2 cores.
     max_sessions: int | None = Field(default=None, ge=1)

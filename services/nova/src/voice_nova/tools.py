@@ -2,7 +2,9 @@
 
 A tool is an async function with a JSON schema for its arguments. The registry offers their
 specifications to a model and runs a call: arguments are validated against the schema, and every
-call ends in a JSON result, errors included, so no call is left unanswered.
+call ends in a JSON result, errors included, so no call is left unanswered. ``run_reported`` also
+reports the call as ``ToolCall`` events (started, then completed or failed), the same for every
+engine.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jsonschema import Draft202012Validator
+from msgspec.structs import replace
+from voice_proto import messages as m
 
 type ToolHandler = Callable[..., Awaitable[Any]]
 
@@ -93,6 +97,19 @@ class ToolRegistry:
             return _error(f"{name} did not finish within {tool.timeout:g} s")
         except Exception as exc:
             return _error(f"{name} failed: {exc}")
+
+    async def run_reported(self, call: m.ToolCall, emit: Callable[[m.ToolCall], object]) -> ToolResult:
+        """Run ``call`` (its ``name`` and JSON ``arguments``) and report it through ``emit``: the call
+        itself as ``started``, then a copy ``completed`` or ``failed`` with the result's JSON. Never
+        raises, as :meth:`call`."""
+        emit(call)
+        result = await self.call(call.name, call.arguments)
+        emit(replace(call, status=_status(result), result=result.content))
+        return result
+
+
+def _status(result: ToolResult) -> m.ToolCallStatus:
+    return m.ToolCallStatus.COMPLETED if result.ok else m.ToolCallStatus.FAILED
 
 
 def _error(message: str) -> ToolResult:

@@ -102,11 +102,11 @@ class Worker:
         existing = self.sessions.get(request.session_id)
         if existing is not None:
             # The edge asked again because our first reply was lost: same answer.
-            return m.SessionClaim(accepted=True, worker_id=self.worker_id, resume_token=existing.resume_token)
+            return self._accepted(existing)
         if self.draining:
-            return m.SessionClaim(accepted=False, reason="draining")
+            return m.SessionClaim(accepted=False, reason=m.ClaimRefusal.DRAINING)
         if len(self.sessions) >= self.max_sessions:
-            return m.SessionClaim(accepted=False, reason="at_capacity")
+            return m.SessionClaim(accepted=False, reason=m.ClaimRefusal.AT_CAPACITY)
         if request.handover:
             # The previous owner may still be alive (the edge only missed its heartbeats, say in a
             # network blip): tell it to let go, so the session never has two owners. Sent before
@@ -136,8 +136,16 @@ class Worker:
         except Exception:
             log.exception("engine refused the session", session_id=session.id)
             self.sessions.pop(session.id, None)
-            return m.SessionClaim(accepted=False, reason="engine_failed")
-        return m.SessionClaim(accepted=True, worker_id=self.worker_id, resume_token=session.resume_token)
+            return m.SessionClaim(accepted=False, reason=m.ClaimRefusal.ENGINE_FAILED)
+        return self._accepted(session)
+
+    def _accepted(self, session: WorkerSession) -> m.SessionClaim:
+        return m.SessionClaim(
+            accepted=True,
+            worker_id=self.worker_id,
+            resume_token=session.resume_token,
+            capabilities=sorted(capability.value for capability in self.factory.capabilities),
+        )
 
     def _forget(self, session: WorkerSession) -> None:
         if self.sessions.get(session.id) is session:
@@ -151,7 +159,7 @@ class Worker:
             for session in list(self.sessions.values()):
                 await session.heartbeat()
                 if session.state is State.ACTIVE and session.edge_silent_for() > self._client_timeout:
-                    await session.suspend("edge_lost")
+                    await session.suspend(m.EndReason.EDGE_LOST)
 
     async def drain(self) -> None:
         """Stop claiming, hand every session back to the edge, stop the background tasks."""
@@ -159,7 +167,7 @@ class Worker:
         await self._sync_claiming()
         sessions = list(self.sessions.values())
         log.info("draining", sessions=len(sessions))
-        await asyncio.gather(*(session.release("worker_shutdown") for session in sessions))
+        await asyncio.gather(*(session.hand_back(m.EndReason.WORKER_SHUTDOWN) for session in sessions))
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -8,11 +8,11 @@ import base64
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from voice_proto import messages as m
-from voice_proto.auth import ADMIN_ROLE, AuthClient, HttpRefusal, http_caller, may_read
+from voice_proto.auth import ADMIN_ROLE, AuthClient, caller, may_read
 from voice_proto.ops import ReadyCheck, probe_routes
 
 from .export import session_json, transcript_json, transcript_text
@@ -48,22 +48,12 @@ def _aware(at: datetime | None) -> datetime | None:
     return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
-async def identity(request: Request) -> m.ValidateReply:
-    """The caller, as auth.validate sees the credential of the request."""
-    api: Api = request.app.state.api
-    source = request.client.host if request.client else ""
-    try:
-        return await http_caller(api.auth, request.headers.get("authorization"), source)
-    except HttpRefusal as refusal:
-        raise HTTPException(refusal.status, detail=refusal.body, headers=refusal.headers) from None
-
-
-Caller = Annotated[m.ValidateReply, Depends(identity)]
+Caller = Annotated[m.ValidateReply, Depends(caller)]
 
 
 def create_app(api: Api, ready: ReadyCheck, *, cors_origins: list[str] | None = None) -> FastAPI:
     app = FastAPI(title="voice transcripts", docs_url="/docs", redoc_url=None)
-    app.state.api = api
+    app.state.auth = api.auth
     if cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -8,14 +8,20 @@ and exits; what it had not acknowledged is redelivered to whichever replica runs
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
+import functools
 
 import structlog
 from voice_proto import Bus
 from voice_proto.auth import AuthClient
-from voice_proto.ops import embedded_server, start_service, stop_on_signals
-from voice_proto.streams import ensure_records_stream
+from voice_proto.ops import (
+    Component,
+    embedded_server,
+    http_server,
+    records_stream,
+    serve,
+    start_service,
+    stop_on_signals,
+)
 
 from .app import Api, create_app
 from .db import create_engine
@@ -37,26 +43,24 @@ async def migrate(settings: TranscriptsSettings) -> None:
     log.info("database schema is current", backend=engine.dialect.name)
 
 
-async def serve(settings: TranscriptsSettings) -> None:
-    stop = stop_on_signals()
+async def run(settings: TranscriptsSettings) -> None:
     engine = create_engine(settings.database_url)
-    if settings.migrate_on_start:
-        await upgrade(engine)
-    elif not await is_current(engine):
-        log.error("the database schema is not current: run `voice-transcripts migrate`")
     store = Store(engine)
-    bus = await Bus.connect(
+    bus = Bus(
         settings.nats_url,
         "transcripts",
         retry_for=settings.nats_connect_retry,
         credentials=settings.nats_credentials(),
     )
-    js = bus.nc.jetstream()
-    await ensure_records_stream(js, settings)
     intake = Intake(
-        js, store, durable=settings.durable, batch_size=settings.batch_size, ack_wait=settings.ack_wait
+        bus, store, durable=settings.durable, batch_size=settings.batch_size, ack_wait=settings.ack_wait
     )
-    await intake.start()
+
+    async def prepare_database() -> None:
+        if settings.migrate_on_start:
+            await upgrade(engine)
+        elif not await is_current(engine):
+            log.error("the database schema is not current: run `voice-transcripts migrate`")
 
     async def ready() -> dict[str, bool]:
         return {"nats": bus.connected, "database": intake.db_ok and await store.ping()}
@@ -64,31 +68,24 @@ async def serve(settings: TranscriptsSettings) -> None:
     auth = AuthClient(bus, timeout=settings.auth_timeout, cache_seconds=settings.auth_cache_seconds)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     app = create_app(Api(store, auth), ready, cors_origins=origins)
-    server = embedded_server(app, settings.http_host, settings.http_port, lifespan="off")
-    serving = asyncio.create_task(server.serve())
-    retention = None
+    components = [
+        Component("database", start=prepare_database, stop=engine.dispose),
+        Component("nats", start=bus.start, stop=bus.drain),
+        records_stream(bus, settings),
+        Component("intake", start=intake.start, run=intake.run, stop=intake.stop),
+        http_server("http", embedded_server(app, settings.http_host, settings.http_port, lifespan="off")),
+    ]
     if settings.retention_days > 0:
-        retention = asyncio.create_task(
-            run_retention(
-                store,
-                days=settings.retention_days,
-                interval=settings.retention_interval,
-                stream_max_age_days=settings.records_max_age_days,
-            )
+        retention = functools.partial(
+            run_retention,
+            store,
+            days=settings.retention_days,
+            interval=settings.retention_interval,
+            stream_max_age_days=settings.records_max_age_days,
         )
-    log.info("transcripts ready", backend=engine.dialect.name, http_port=settings.http_port, lag=intake.lag)
-    stopped = asyncio.create_task(stop.wait())
-    await asyncio.wait({serving, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    log.info("transcripts shutting down")
-    await intake.stop()
-    if retention is not None:
-        retention.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await retention
-    server.should_exit = True
-    await serving
-    await bus.drain()
-    await engine.dispose()
+        components.append(Component("retention", run=retention))
+    log.info("transcripts starting", backend=engine.dialect.name, http_port=settings.http_port)
+    await serve(stop_on_signals(), *components)
 
 
 def main() -> None:
@@ -98,4 +95,4 @@ def main() -> None:
     if args.command == "migrate":
         start_service("transcripts", TranscriptsSettings(), migrate, traced=False)
     else:
-        start_service("transcripts", TranscriptsSettings(), serve)
+        start_service("transcripts", TranscriptsSettings(), run)

@@ -5,33 +5,19 @@ For tests and for the transport benchmark: it measures the platform, not a model
 
 from __future__ import annotations
 
-from typing import Any
-
 from voice_proto import messages as m
 
 from ..engine import Engine, EngineFactory, QueuedEngine, SessionSetup
 
 
 class LoopbackEngine(QueuedEngine):
-    async def start(self) -> None:
-        pass
-
     async def push_audio(self, pcm: bytes) -> None:
         self.emit(m.AudioOut(turn_id=0, pcm=pcm, rate=m.INPUT_RATE))
-
-    async def push_text(self, text: str) -> None:
-        pass
-
-    async def end_of_utterance(self) -> None:
-        pass
 
 
 class LoopbackFactory(EngineFactory):
     # Echo costs next to nothing: the bound is the worker's bus traffic, not CPU for speech.
     default_max_sessions = 200
-
-    def __init__(self, settings: Any) -> None:
-        pass
 
     def create(self, setup: SessionSetup) -> Engine:
         return LoopbackEngine()

@@ -119,7 +119,7 @@ class Conversation:
             return
         self.speaker = Speaker.DONE
         interrupted = stop_reason == INTERRUPTED or self.turn in self._interrupted
-        reason = "interrupted" if interrupted else "end_turn"
+        reason = m.TurnEndReason.INTERRUPTED if interrupted else m.TurnEndReason.END_TURN
         if self._turn_span is not None:
             self._turn_span.set_attribute("nova.stop_reason", stop_reason or reason.upper())
         self._emit(m.TurnEnded(turn_id=self.turn, role=m.Role.ASSISTANT, reason=reason))

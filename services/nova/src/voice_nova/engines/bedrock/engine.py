@@ -303,28 +303,16 @@ class BedrockEngine(QueuedEngine):
         task.add_done_callback(lambda done: self._tool_tasks.pop(done, None))
 
     async def _run_tool(self, stream: NovaStream, tool: ToolUse, turn: int) -> None:
-        self.emit(
-            m.ToolCall(turn_id=turn, call_id=tool.tool_use_id, name=tool.name, arguments=tool.arguments)
-        )
+        call = m.ToolCall(turn_id=turn, call_id=tool.tool_use_id, name=tool.name, arguments=tool.arguments)
         with tracer.start_as_current_span(
             "nova.tool",
             context=self._parent,
             attributes={"tool.name": tool.name, "tool.call_id": tool.tool_use_id, "turn.id": turn},
         ) as span:
-            result = await self._tools.call(tool.name, tool.arguments)
+            result = await self._tools.run_reported(call, self.emit)
             span.set_attribute("tool.ok", result.ok)
         # Sent while audio keeps flowing: the result is one more block in the stream's queue.
         stream.send(ev.tool_result_block(stream.prompt, tool.tool_use_id, result.content))
-        self.emit(
-            m.ToolCall(
-                turn_id=turn,
-                call_id=tool.tool_use_id,
-                name=tool.name,
-                arguments=tool.arguments,
-                status="completed" if result.ok else "failed",
-                result=result.content,
-            )
-        )
 
     async def _settle_tools(self) -> None:
         """Closing: let running tools finish briefly; answer the rest with an error, never leave one open."""

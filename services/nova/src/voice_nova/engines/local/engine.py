@@ -141,7 +141,7 @@ class LocalEngine(QueuedEngine):
         self._carry = None
         turn = self._next_turn()
         self.emit(m.TurnStarted(turn_id=turn, role=m.Role.USER))
-        self._heard(turn, text, "end_turn")
+        self._heard(turn, text, m.TurnEndReason.END_TURN)
         self._begin(_Answer(turn), lambda answer: self._reply(answer, self._responder.respond(text)))
 
     async def end_of_utterance(self) -> None:
@@ -258,7 +258,7 @@ class LocalEngine(QueuedEngine):
                 m.ErrorEvent(code="local_engine_error", message="the assistant could not answer that turn")
             )
             role = m.Role.ASSISTANT if answer.started else m.Role.USER
-            self.emit(m.TurnEnded(turn_id=answer.turn_id, role=role, reason="error"))
+            self.emit(m.TurnEnded(turn_id=answer.turn_id, role=role, reason=m.TurnEndReason.ERROR))
 
     async def _greet(self, answer: _Answer) -> None:
         await self._say(answer, self._responder.greeting())
@@ -274,11 +274,11 @@ class LocalEngine(QueuedEngine):
         answer.user_audio = None
         too_long = ended.reason is EndReason.TOO_LONG
         if not text:
-            self.emit(m.TurnEnded(turn_id=answer.turn_id, role=m.Role.USER, reason="empty"))
+            self.emit(m.TurnEnded(turn_id=answer.turn_id, role=m.Role.USER, reason=m.TurnEndReason.EMPTY))
             if ended.voiced_ms >= _MUMBLE_MS or too_long:
                 await self._say(answer, _NOT_HEARD)
             return
-        self._heard(answer.turn_id, text, "too_long" if too_long else "end_turn")
+        self._heard(answer.turn_id, text, m.TurnEndReason.TOO_LONG if too_long else m.TurnEndReason.END_TURN)
         reply = self._responder.respond(text)
         if too_long:
             seconds = round(self._settings.max_utterance_s)
@@ -286,7 +286,7 @@ class LocalEngine(QueuedEngine):
             reply = Reply(text=f"{notice} {reply.text}".strip(), tool=reply.tool)
         await self._reply(answer, reply)
 
-    def _heard(self, turn: int, text: str, reason: str) -> None:
+    def _heard(self, turn: int, text: str, reason: m.TurnEndReason) -> None:
         self.emit(m.Transcript(turn_id=turn, role=m.Role.USER, text=text, stage=m.Stage.FINAL))
         self.emit(m.TurnEnded(turn_id=turn, role=m.Role.USER, reason=reason))
 
@@ -302,11 +302,9 @@ class LocalEngine(QueuedEngine):
         call = m.ToolCall(
             turn_id=answer.turn_id, call_id=uuid.uuid4().hex[:12], name=name, arguments=json.dumps(arguments)
         )
-        self.emit(call)
         answer.open_tool_call = call
-        result = await self._tools.call(name, dict(arguments))
+        result = await self._tools.run_reported(call, self.emit)
         answer.open_tool_call = None
-        self.emit(replace(call, status="completed" if result.ok else "failed", result=result.content))
         return result
 
     def _start_assistant(self, answer: _Answer) -> None:
@@ -354,7 +352,7 @@ class LocalEngine(QueuedEngine):
         self._playback_end = now  # the client flushes what it had not played yet
         if answer.open_tool_call is not None:
             error = json.dumps({"error": "interrupted by the user"})
-            self.emit(replace(answer.open_tool_call, status="failed", result=error))
+            self.emit(replace(answer.open_tool_call, status=m.ToolCallStatus.FAILED, result=error))
         if answer.started:
             spoken = " ".join(sentence for starts, sentence in answer.sentences if starts <= now)
             self.emit(m.Interrupted(turn_id=answer.turn_id))
@@ -367,7 +365,9 @@ class LocalEngine(QueuedEngine):
                     interrupted=True,
                 )
             )
-            self.emit(m.TurnEnded(turn_id=answer.turn_id, role=m.Role.ASSISTANT, reason="interrupted"))
+            self.emit(
+                m.TurnEnded(turn_id=answer.turn_id, role=m.Role.ASSISTANT, reason=m.TurnEndReason.INTERRUPTED)
+            )
             return None
         if answer.user_audio is not None:
             self._carry = answer.user_audio

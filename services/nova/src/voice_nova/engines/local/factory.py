@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-from ...engine import Engine, EngineFactory, SessionSetup
-from ...tools import default_tools
+from voice_proto import messages as m
+
+from ...engine import Engine, EngineContext, EngineFactory, SessionSetup
 from .engine import LocalEngine
 from .models import SpeechModels, load_models
 from .settings import LocalEngineSettings
@@ -16,9 +16,10 @@ class LocalFactory(EngineFactory):
     # Measured with bench/turn_latency.py on 2 cores (services/nova/README.md): eight people
     # talking at once still hear the first answer audio about 0.6 s after they stop (median).
     default_max_sessions = 8
+    capabilities = frozenset({m.Capability.TEXT_INPUT, m.Capability.CLIENT_ENDPOINTING, m.Capability.TOOLS})
 
-    def __init__(self, settings: Any) -> None:
-        self._timezone: str = getattr(settings, "timezone", "UTC")
+    def __init__(self, context: EngineContext) -> None:
+        super().__init__(context)
         self.settings = LocalEngineSettings()
         self._models: SpeechModels | None = None
 
@@ -30,7 +31,7 @@ class LocalFactory(EngineFactory):
         if self._models is None:
             raise RuntimeError("LocalFactory.load() must run before sessions are created")
         return LocalEngine(
-            self._models, self.settings, setup, default_tools(self._timezone), timezone=self._timezone
+            self._models, self.settings, setup, self.context.tools, timezone=self.context.timezone
         )
 
     async def aclose(self) -> None:

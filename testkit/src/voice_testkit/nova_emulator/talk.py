@@ -6,8 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from voice_testkit.client import VoiceClient
-
+from ..client import VoiceClient
 from .speech import read_tag, say
 
 

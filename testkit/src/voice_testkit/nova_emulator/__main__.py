@@ -1,4 +1,5 @@
-"""``python -m nova_emulator``: the emulator as a process; prints one JSON line with its URL and CA."""
+"""``python -m voice_testkit.nova_emulator``: the emulator as a process; prints one JSON line with
+its URL and CA."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from .server import EmulatorServer
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(prog="nova_emulator")
+    parser = argparse.ArgumentParser(prog="python -m voice_testkit.nova_emulator")
     parser.add_argument("--dir", type=Path, required=True, help="where the test CA and certificate go")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--answer-chunks", type=int, default=10)

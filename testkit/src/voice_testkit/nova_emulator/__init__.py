@@ -3,7 +3,7 @@
 framing, a scriptable fake model, and a validator of every event the client sends.
 
 ``EmulatorThread`` runs it beside a test (its own event loop in a thread); ``python -m
-nova_emulator`` runs it as a process.
+voice_testkit.nova_emulator`` runs it as a process.
 """
 
 from __future__ import annotations
