@@ -87,7 +87,11 @@ export function ConversationView({ credential, onSignOut }: Props) {
 
         <section className="conversation card" aria-label="Conversation">
           <Transcript turns={snapshot.turns} />
-          <Composer onSend={(text) => session.sendText(text)} disabled={!talking || snapshot.link !== "open"} />
+          <Composer
+            onSend={(text) => session.sendText(text)}
+            disabled={!talking || snapshot.link !== "open"}
+            capabilities={snapshot.capabilities}
+          />
         </section>
       </main>
 
