@@ -53,12 +53,8 @@ class Edge:
         )
 
     async def connect(self) -> None:
-        bus = await Bus.connect(
-            self.settings.nats_url,
-            "edge",
-            retry_for=self.settings.nats_connect_retry,
-            credentials=self.settings.nats_credentials(),
-        )
+        bus = Bus.for_service(self.settings, "edge")
+        await bus.start()
         self.bus = bus
         self.auth = AuthClient(
             bus, timeout=self.settings.auth_timeout, cache_seconds=self.settings.auth_cache_seconds
