@@ -1,6 +1,7 @@
 // Assistant speech out: 24 kHz PCM16 into the playback worklet's jitter buffer.
 
 import playbackWorkletUrl from "./worklets/playback.worklet.ts?worker&url";
+import { startWorklet } from "./workletNode";
 import type { PlaybackCommand, PlaybackOptions, PlaybackReport } from "./worklets/messages";
 
 export const OUTPUT_RATE = 24000;
@@ -23,17 +24,13 @@ export class Player {
     } catch {
       context = new AudioContext({ latencyHint: "interactive" });
     }
-    await context.audioWorklet.addModule(playbackWorkletUrl);
-    const options: PlaybackOptions = { sourceRate, targetMs: JITTER_TARGET_MS, maxSeconds: MAX_BUFFER_SECONDS };
-    const node = new AudioWorkletNode(context, "voice-playback", {
-      numberOfInputs: 0,
-      numberOfOutputs: 1,
-      outputChannelCount: [1],
-      processorOptions: options,
+    const node = await startWorklet<PlaybackOptions, PlaybackReport>(context, {
+      url: playbackWorkletUrl,
+      processor: "voice-playback",
+      inputs: 0,
+      options: { sourceRate, targetMs: JITTER_TARGET_MS, maxSeconds: MAX_BUFFER_SECONDS },
+      onMessage: onReport,
     });
-    node.port.onmessage = (event: MessageEvent<PlaybackReport>) => onReport(event.data);
-    node.connect(context.destination);
-    await context.resume();
     return new Player(context, node);
   }
 
