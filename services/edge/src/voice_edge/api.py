@@ -1,7 +1,7 @@
 """``/api``: what the web app asks the edge over plain HTTP, same-origin.
 
 - ``GET /api/config``: which sign-in modes exist (asked of the auth service over ``auth.config``),
-  and how to open the WebSocket.
+  how to open the WebSocket, and the avatar model the operator configured (or null).
 - ``POST /api/dev/token`` ``{"username": "..."}``: a short-lived JWT from the auth service's dev
   issuer (``auth.dev.token``), for the web app's dev sign-in; 404 when the dev issuer is off.
 """
@@ -65,6 +65,7 @@ def api_router(edge: Edge) -> APIRouter:
                     "protocols": list(p.PROTOCOLS),
                     "credential": ["bearer.<jwt>", "key.<api-key>"],
                 },
+                "avatar": {"model": model} if (model := edge.settings.avatar_url()) else None,
             },
             headers={"Cache-Control": "no-store"},
         )

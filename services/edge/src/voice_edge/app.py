@@ -19,7 +19,7 @@ from voice_proto.streams import ensure_records_stream
 from . import protocol as p
 from .api import api_router
 from .session import EdgeSession, Outcome
-from .settings import EdgeSettings
+from .settings import AVATAR_PATH, EdgeSettings
 
 log = structlog.get_logger("voice_edge")
 _meter = metrics.get_meter("voice_edge")
@@ -142,6 +142,8 @@ def create_app(settings: EdgeSettings, edge: Edge | None = None) -> FastAPI:
 
     for route in probe_routes(edge.ready):
         app.router.routes.append(route)
+    if settings.avatar_dir is not None:
+        app.mount(AVATAR_PATH, StaticFiles(directory=settings.avatar_dir), name="avatar")
     if settings.web_dir.is_dir():
         app.mount("/", StaticFiles(directory=settings.web_dir, html=True), name="web")
     return app
