@@ -5,6 +5,9 @@ import type { Activity } from "../session/activity";
 import type { Pose } from "./motion";
 import type { MouthShape } from "./visemes";
 
+/** The stage camera's vertical field of view, degrees: heads frame themselves for it (`focus`). */
+export const CAMERA_FOV_DEG = 26;
+
 export interface HeadFrame {
   /** Seconds (animation clock) and seconds since the last frame. */
   now: number;

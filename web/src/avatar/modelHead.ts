@@ -17,7 +17,7 @@ import {
 } from "three";
 import { type GLTF, GLTFLoader } from "three/examples/jsm/loaders/GLTFLoader.js";
 import { MeshoptDecoder } from "three/examples/jsm/libs/meshopt_decoder.module.js";
-import type { Head, HeadFrame } from "./head";
+import { CAMERA_FOV_DEG, type Head, type HeadFrame } from "./head";
 import { type MouthRig, isEyeBone, isHeadBone, isJawBone, jawAngle, morphKey, morphWeights, mouthRig } from "./rig";
 
 /** Longest wait for a model before the built-in head takes its place. */
@@ -107,11 +107,12 @@ export class ModelHead implements Head {
     const box = new Box3().setFromObject(this.model, true);
     const height = Math.max(1e-3, box.max.y - box.min.y);
     const headAt = this.head?.getWorldPosition(new Vector3());
-    // A head bone sits at the base of the skull: frame from there to the top of the model (a head
-    // alone, or the head of a whole body), else the whole model.
+    // A head bone sits at the base of the skull: frame from there to the top of the model, with
+    // the shoulders when there is a body below it; else the whole model.
     this.size = headAt ? Math.max(box.max.y - headAt.y, 0.12 * height) : height;
     const target = headAt ? new Vector3(headAt.x, headAt.y + this.size * 0.4, headAt.z) : box.getCenter(new Vector3());
-    this.focus = { target, distance: (this.size * (headAt ? 2.6 : 1.3)) / (2 * Math.tan((13 * Math.PI) / 180)) };
+    const body = headAt !== undefined && headAt.y - box.min.y > this.size;
+    this.focus = { target, distance: (this.size * (body ? 2.6 : 1.4)) / (2 * Math.tan((CAMERA_FOV_DEG / 2) * (Math.PI / 180))) };
     const jawAt = this.jaw?.getWorldPosition(new Vector3());
     this.mouthAt = jawAt
       ? new Vector3(target.x, (jawAt.y + target.y) / 2 - this.size * 0.15, box.max.z)

@@ -81,7 +81,12 @@ export class Motion {
     const target = EXPRESSIONS[activity];
     const ease = dt === 0 ? 1 : 1 - Math.exp(-dt / SETTLE_S);
     const p = this.pose;
-    const toward = (key: keyof Expression, value: number) => (p[key] += (value - p[key]) * ease);
+    // Eases towards the target and then rests on it exactly: a value that only ever gets closer
+    // would keep the picture shimmering by a shade.
+    const toward = (key: keyof Expression, value: number) => {
+      const gap = value - p[key];
+      p[key] = Math.abs(gap) < 1e-3 ? value : p[key] + gap * ease;
+    };
 
     const still = reducedMotion ? 0 : 1;
     const nodAge = now - this.activitySince;

@@ -19,7 +19,7 @@ import {
 import type { Activity } from "../session/activity";
 import type { LogKind } from "../session/eventLog";
 import { BuiltinHead } from "./builtinHead";
-import type { Head, Palette } from "./head";
+import { CAMERA_FOV_DEG, type Head, type Palette } from "./head";
 import { Motion } from "./motion";
 import type { AvatarStatus } from "./status";
 import type { MouthShape } from "./visemes";
@@ -27,6 +27,8 @@ import type { MouthShape } from "./visemes";
 export interface AvatarOptions {
   /** The operator's model (glTF/GLB URL), or null for the built-in head. */
   modelUrl: string | null;
+  /** WebGL draws on the CPU (webgl.ts): no multisampling, at most 30 frames a second. */
+  software: boolean;
   /** What is happening now: read once per frame. */
   activity: () => Activity;
   mouth: (now: number) => Readonly<MouthShape>;
@@ -43,12 +45,17 @@ export function startAvatar(canvas: HTMLCanvasElement, options: AvatarOptions): 
   return new Stage(canvas, options);
 }
 
-const FOV = 26;
+/** Dispatched on the canvas after each frame is drawn. */
+export const FRAME_EVENT = "avatar-frame";
+/** Frame rate of a software renderer: enough for lips, and CPU left for everything else. */
+const SOFTWARE_FPS = 30;
+/** The lowest resolution scale the avatar falls to on a slow machine. */
+const MIN_SCALE = 0.5;
 
 class Stage implements AvatarHandle {
   private readonly renderer: WebGLRenderer;
   private readonly scene = new Scene();
-  private readonly camera = new PerspectiveCamera(FOV, 1, 0.1, 100);
+  private readonly camera = new PerspectiveCamera(CAMERA_FOV_DEG, 1, 0.1, 100);
   private readonly motion = new Motion();
   private readonly halo: Sprite;
   private readonly haloColor = new Color();
@@ -64,14 +71,26 @@ class Stage implements AvatarHandle {
   private readonly observer: IntersectionObserver;
   private readonly shown = { mouth: "", viseme: "", box: "" };
   private stats = { frames: 0, busy: 0, since: 0 };
+  private readonly basePixelRatio: number;
+  /** Resolution scale: lowered step by step while frames come too slowly. */
+  private scale: number;
+  private readonly minFrameMs: number;
+  private drawnAt = -Infinity;
 
   constructor(
     private readonly canvas: HTMLCanvasElement,
     private readonly options: AvatarOptions,
   ) {
     // Throws when there is no WebGL 2: the caller falls back to the 2D face.
-    this.renderer = new WebGLRenderer({ canvas, antialias: true, alpha: true, powerPreference: "low-power" });
-    this.renderer.setPixelRatio(Math.min(window.devicePixelRatio || 1, 2));
+    // A software renderer pays for every pixel: multisampling would halve its frame rate, and it
+    // draws at half resolution (a quarter of the pixels). A GPU does both for next to nothing.
+    this.renderer = new WebGLRenderer({ canvas, antialias: !options.software, alpha: true, powerPreference: "low-power" });
+    this.basePixelRatio = Math.min(window.devicePixelRatio || 1, 2);
+    this.scale = options.software ? MIN_SCALE : 1;
+    options.status.scale = this.scale;
+    this.renderer.setPixelRatio(this.basePixelRatio * this.scale);
+    this.minFrameMs = options.software ? 1000 / SOFTWARE_FPS - 4 : 0;
+    options.status.software = options.software;
     this.renderer.outputColorSpace = SRGBColorSpace;
     this.renderer.toneMapping = NeutralToneMapping;
     this.renderer.setClearColor(0x000000, 0);
@@ -174,6 +193,8 @@ class Stage implements AvatarHandle {
   private readonly tick = (now: number): void => {
     if (!this.running) return;
     this.frame = requestAnimationFrame(this.tick);
+    if (now - this.drawnAt < this.minFrameMs) return;
+    this.drawnAt = now;
     const started = performance.now();
     const dt = this.last < 0 ? 0 : Math.min(0.1, (now - this.last) / 1000);
     this.last = now;
@@ -189,9 +210,12 @@ class Stage implements AvatarHandle {
     const mouth = this.options.mouth(now);
     const pose = this.motion.update(now / 1000, activity, mouth.open, reducedMotion);
     this.head?.update({ now: now / 1000, dt, activity, mouth, pose, reducedMotion });
-    this.updateHalo(now / 1000, activity, mouth.open, reducedMotion);
+    this.updateHalo(now / 1000, dt, activity, mouth.open, reducedMotion);
     this.renderer.render(this.scene, this.camera);
     this.publish(mouth);
+    // For whoever reads the pixels back (the browser tests): the drawing buffer holds this frame
+    // until the task ends, so a listener reads what was just drawn.
+    this.canvas.dispatchEvent(new Event(FRAME_EVENT));
     this.measure(now, performance.now() - started);
   };
 
@@ -209,8 +233,13 @@ class Stage implements AvatarHandle {
   }
 
   /** A glow behind the head in the activity's colour: it breathes while listening, swells with speech. */
-  private updateHalo(now: number, activity: Activity, open: number, reducedMotion: boolean): void {
-    this.haloColor.lerp(this.palette.activity[activity], 0.12);
+  private updateHalo(now: number, dt: number, activity: Activity, open: number, reducedMotion: boolean): void {
+    const target = this.palette.activity[activity];
+    const gap = Math.abs(target.r - this.haloColor.r) + Math.abs(target.g - this.haloColor.g) + Math.abs(target.b - this.haloColor.b);
+    // Fades to the activity's colour in about half a second, then rests on it (no endless
+    // shimmer of the last shade).
+    if (gap < 0.003 || dt === 0) this.haloColor.copy(target);
+    else this.haloColor.lerp(target, 1 - Math.exp(-dt / 0.15));
     this.halo.material.color.copy(this.haloColor);
     const pulse = reducedMotion ? 0 : activity === "listening" ? 0.03 * Math.sin(now * 3) : activity === "thinking" ? 0.04 * Math.sin(now * 5) : 0;
     const swell = activity === "speaking" || activity === "greeting" ? open * 0.08 : 0;
@@ -252,10 +281,18 @@ class Stage implements AvatarHandle {
     if (s.frames === 0) s.since = now;
     s.frames++;
     s.busy += busy;
-    if (now - s.since >= 1000) {
-      this.options.status.fps = ((s.frames - 1) * 1000) / (now - s.since);
+    if (now - s.since >= 2000) {
+      const fps = ((s.frames - 1) * 1000) / (now - s.since);
+      this.options.status.fps = fps;
       this.options.status.frameMs = s.busy / s.frames;
       this.stats = { frames: 0, busy: 0, since: 0 };
+      // Too slow for the machine: draw fewer pixels (the canvas is scaled up by the page).
+      const wanted = this.options.software ? SOFTWARE_FPS : 60;
+      if (fps < wanted * 0.75 && this.scale > MIN_SCALE && document.visibilityState === "visible") {
+        this.scale = Math.max(MIN_SCALE, this.scale * 0.8);
+        this.renderer.setPixelRatio(this.basePixelRatio * this.scale);
+        this.options.status.scale = this.scale;
+      }
     }
   }
 }

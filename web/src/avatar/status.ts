@@ -12,6 +12,10 @@ export interface AvatarStatus {
   /** Frames drawn per second and the page's time per frame (ms: scene update and WebGL calls). */
   fps: number;
   frameMs: number;
+  /** WebGL draws on the CPU (no multisampling, 30 fps at most). */
+  software: boolean;
+  /** Resolution scale (1 = the screen's), lowered while frames come too slowly. */
+  scale: number;
   /** Why the operator's model is not shown (the built-in head is), or why there is no 3D. */
   problem: string | null;
 }
@@ -23,5 +27,7 @@ export const newAvatarStatus = (): AvatarStatus => ({
   clip: null,
   fps: 0,
   frameMs: 0,
+  software: false,
+  scale: 1,
   problem: null,
 });

@@ -5,6 +5,7 @@ import { useEffect, useRef, useState } from "react";
 import type { LipSync } from "../avatar/lipSync";
 import type { AvatarHandle } from "../avatar/stage";
 import type { AvatarStatus } from "../avatar/status";
+import { probeWebGl2 } from "../avatar/webgl";
 import type { Activity } from "../session/activity";
 import type { LogKind } from "../session/eventLog";
 import { Face2D } from "./Face2D";
@@ -18,26 +19,16 @@ interface Props {
   note: (kind: LogKind, text: string) => void;
 }
 
-/** WebGL 2 (what three.js needs), probed without keeping the context. */
-function hasWebGl2(): boolean {
-  try {
-    const gl = document.createElement("canvas").getContext("webgl2");
-    gl?.getExtension("WEBGL_lose_context")?.loseContext();
-    return gl !== null;
-  } catch {
-    return false;
-  }
-}
-
 export function Avatar({ lipSync, activity, modelUrl, status, note }: Props) {
-  const [flat, setFlat] = useState(() => !hasWebGl2());
+  const [webgl] = useState(probeWebGl2);
+  const [flat, setFlat] = useState(webgl === null);
   const [ready, setReady] = useState(false);
   const canvas = useRef<HTMLCanvasElement>(null);
   const current = useRef(activity);
   current.current = activity;
 
   useEffect(() => {
-    if (flat) {
+    if (flat || !webgl) {
       status.renderer = "2d";
       return;
     }
@@ -48,6 +39,7 @@ export function Avatar({ lipSync, activity, modelUrl, status, note }: Props) {
         if (cancelled || !canvas.current) return;
         handle = startAvatar(canvas.current, {
           modelUrl,
+          software: webgl.software,
           activity: () => current.current,
           mouth: (now) => lipSync.read(now),
           status,
@@ -65,7 +57,7 @@ export function Avatar({ lipSync, activity, modelUrl, status, note }: Props) {
       cancelled = true;
       handle?.dispose();
     };
-  }, [flat, modelUrl, lipSync, status, note]);
+  }, [flat, webgl, modelUrl, lipSync, status, note]);
 
   if (flat) return <Face2D lipSync={lipSync} activity={activity} />;
   return (

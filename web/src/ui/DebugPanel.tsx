@@ -11,7 +11,9 @@ const dB = (rms: number) => (rms > 1e-5 ? `${(20 * Math.log10(rms)).toFixed(1)} 
 function describeAvatar(a: AvatarStatus): string {
   if (a.renderer !== "3d") return a.renderer === "2d" ? "2D face (no WebGL)" : "loading…";
   const head = a.head === "built-in" ? "built-in head" : `${a.head} (${a.rig}${a.clip ? `, clip "${a.clip}"` : ""})`;
-  return `3D, ${head}, ${Math.round(a.fps)} fps, ${a.frameMs.toFixed(1)} ms/frame`;
+  const drawing = [a.software ? "software rendering" : "", a.scale < 1 ? `${Math.round(a.scale * 100)} % resolution` : ""];
+  const how = drawing.filter(Boolean).join(", ");
+  return `3D, ${head}, ${Math.round(a.fps)} fps, ${a.frameMs.toFixed(1)} ms/frame${how ? ` (${how})` : ""}`;
 }
 
 interface Props {
