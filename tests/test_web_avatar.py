@@ -185,6 +185,19 @@ class AvatarPage:
             timeout=WAIT_MS,
         )
 
+    def greets(self) -> None:
+        """The opening turn: greeting with the mouth moving (a screenshot), then listening."""
+        self.expect_activity("greeting")
+        self.wait_for_mouth_open()
+        self.shot("01-greeting")
+        self.expect_activity("listening")
+
+    def record(self, ms: int, *, whole: bool = False) -> list[dict[str, Any]]:
+        """The frames drawn in the next ``ms``."""
+        self.sample(whole=whole)
+        self.page.wait_for_timeout(ms)
+        return self.samples()
+
     def sample(self, *, whole: bool = False) -> None:
         self.page.evaluate(SAMPLER, whole)
 
@@ -237,14 +250,8 @@ def test_the_avatar_greets_listens_thinks_speaks_and_is_interrupted(
     expect(app.canvas).to_have_attribute("data-head", "built-in", timeout=WAIT_MS)
     expect(app.canvas).to_have_attribute("aria-hidden", "true")
 
-    app.expect_activity("greeting")
-    app.wait_for_mouth_open()
-    app.shot("01-greeting")
-
-    app.expect_activity("listening")
-    app.sample(whole=True)
-    app.page.wait_for_timeout(300)
-    whole = app.samples()
+    app.greets()
+    whole = app.record(300, whole=True)
     assert whole, "no frames sampled"
     # A face: most of the canvas drawn, in many shades (skin, eyes, mouth, light), not a blank.
     assert whole[-1]["opaque"] > 0.4, whole[-1]
@@ -310,23 +317,16 @@ def test_an_operator_model_plays_its_idle_clip_and_speaks(
     config = app.page.evaluate("fetch('/api/config').then((r) => r.json())")
     assert config["avatar"] == {"model": f"/avatar/{MODEL_FILE}"}
 
-    app.expect_activity("greeting")
-    app.wait_for_mouth_open()
-    app.shot("01-greeting")
-    app.expect_activity("listening")
+    app.greets()
     # The idle clip plays: the model moves while nobody speaks.
-    app.sample(whole=True)
-    app.page.wait_for_timeout(600)
-    idle = app.samples()
+    idle = app.record(600, whole=True)
     assert changes(idle) >= len(idle) // 2, (changes(idle), len(idle))
     assert idle[-1]["colours"] > 10, idle[-1]
 
     # Still (reduced motion freezes the clip): only the jaw or the morph targets move the mouth.
     app.page.emulate_media(reduced_motion="reduce")
     app.page.wait_for_timeout(1000)  # the head settles (an easing of about 0.2 s)
-    app.sample()
-    app.page.wait_for_timeout(300)
-    assert changes(app.samples()) == 0
+    assert changes(app.record(300)) == 0
     app.sample()
     app.say("speak 100")
     app.expect_activity("speaking")

@@ -83,21 +83,13 @@ describe("ActivityTracker", () => {
     expect(c.playback(true)).toBe("greeting");
   });
 
-  it("thinks from the end of the person's speech to the first audio, then speaks", () => {
+  it("thinks from the end of the person's speech to the first audio, speaks through gaps, then listens", () => {
     const c = conversation();
     expect(c.event(transcript("user", 1, "speculative"))).toBe("listening");
     expect(c.event(transcript("user", 1, "final"))).toBe("thinking");
     expect(c.event(turn("assistant", 2, "started"))).toBe("thinking");
     expect(c.playback(true)).toBe("speaking");
-    expect(c.event(turn("assistant", 2, "ended"))).toBe("speaking");
-    expect(c.playback(false)).toBe("listening");
-  });
-
-  it("keeps speaking across a gap in the answer's audio, and listens once it has played out", () => {
-    const c = conversation();
-    c.event(transcript("user", 1, "final"));
-    c.event(turn("assistant", 2, "started"));
-    expect(c.playback(true)).toBe("speaking");
+    // The network was late: the player ran dry inside the answer.
     expect(c.playback(false)).toBe("speaking");
     expect(c.playback(true)).toBe("speaking");
     expect(c.event(turn("assistant", 2, "ended"))).toBe("speaking");
