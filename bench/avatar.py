@@ -112,7 +112,7 @@ def frames(seconds: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         nats = NatsServer(work / "nats").start()
-        stack = Stack(nats.url, work / "stack")
+        stack = Stack(nats.endpoint, work / "stack")
         env = {"NOVA_ENGINE": "voice_testkit.engines:GreetingScriptedFactory", "EDGE_WEB_DIR": str(DIST)}
         try:
             stack.start_spine(**env)

@@ -121,7 +121,7 @@ async def main() -> None:
         nats = NatsServer(work).start()
         emulator, env = start_emulator(work)
         stack = Stack(
-            nats.url, work, **env, NOVA_MAX_SESSIONS=str(max(args.sessions) + 5), LOG_LEVEL="warning"
+            nats.endpoint, work, **env, NOVA_MAX_SESSIONS=str(max(args.sessions) + 5), LOG_LEVEL="warning"
         )
         try:
             stack.start_spine()

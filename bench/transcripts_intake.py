@@ -15,7 +15,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from voice_proto import Bus, channels
+from voice_proto import channels
 from voice_proto import messages as m
 from voice_proto.settings import RecordsStreamSettings
 from voice_proto.streams import ensure_records_stream
@@ -27,8 +27,8 @@ from voice_transcripts.migrate import upgrade
 from voice_transcripts.store import Store
 
 
-async def run(nats_url: str, database_url: str, records: int, sessions: int, batch: int) -> None:
-    bus = await Bus.connect(nats_url, "bench")
+async def run(nats: NatsServer, database_url: str, records: int, sessions: int, batch: int) -> None:
+    bus = await nats.connect()
     js = bus.nc.jetstream()
     await ensure_records_stream(js, RecordsStreamSettings())
     ids = [f"bench-session-{n:08d}" for n in range(sessions)]
@@ -83,7 +83,7 @@ def main() -> None:
         nats = NatsServer(work).start()
         stack.callback(nats.stop)
         url = sqlite_url(work) if args.db == "sqlite" else stack.enter_context(postgres_database())
-        asyncio.run(run(nats.url, url, args.records, args.sessions, args.batch))
+        asyncio.run(run(nats, url, args.records, args.sessions, args.batch))
 
 
 if __name__ == "__main__":

@@ -163,7 +163,7 @@ def table(rows: list[tuple[str, dict[str, float]]]) -> str:
 async def main(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-transport-"))
     nats = NatsServer(work).start()
-    stack = Stack(nats.url, work, LOG_LEVEL="warning", NOVA_MAX_SESSIONS="1000")
+    stack = Stack(nats.endpoint, work, LOG_LEVEL="warning", NOVA_MAX_SESSIONS="1000")
     rows: list[tuple[str, dict[str, float]]] = []
     try:
         stack.start_spine()

@@ -147,7 +147,8 @@ def per_session_minute(us_per_frame: float) -> float:
 
 
 async def main(args: argparse.Namespace) -> None:
-    nats_server = NatsServer(Path(tempfile.mkdtemp(prefix="bench-floor-"))).start()
+    # Open (no TLS, no users): the floor of nats-py itself, as the other rows measure theirs.
+    nats_server = NatsServer(Path(tempfile.mkdtemp(prefix="bench-floor-")), secure=False).start()
     try:
         rows = [
             ("FastAPI/uvicorn WebSocket echo", await websocket_floor(args.callers, args.seconds)),

@@ -122,7 +122,7 @@ def main() -> None:
         }
         if args.tts_cache is not None:
             env["NOVA_LOCAL_TTS_CACHE_SENTENCES"] = args.tts_cache
-        stack = Stack(nats.url, Path(work), NOVA_ENGINE="local", LOG_LEVEL="warning", **env)
+        stack = Stack(nats.endpoint, Path(work), NOVA_ENGINE="local", LOG_LEVEL="warning", **env)
         try:
             stack.start_auth(wait=False)
             worker = stack.start_worker(wait=False)

@@ -10,6 +10,6 @@ from voice_testkit.stack import Stack
 @pytest.fixture
 async def bus(stack: Stack) -> AsyncIterator[Bus]:
     """A connection of the test's own to the stack's NATS server, to watch what crosses the bus."""
-    b = await Bus.connect(stack.nats_url, "test-observer")
+    b = await stack.nats.connect()
     yield b
     await b.drain()

@@ -8,7 +8,7 @@ import time
 
 import httpx
 import pytest
-from voice_proto import Bus, channels
+from voice_proto import channels
 from voice_proto import messages as m
 from voice_testkit.client import VoiceClient, refused
 from voice_testkit.recorder import Recorder
@@ -39,7 +39,7 @@ async def test_dev_sign_in_opens_a_session_under_that_name(fresh_stack: Stack) -
         assert config["signIn"]["oidc"] is None
         assert (await http.post("/api/dev/token", json={"username": "no/slashes"})).status_code == 400
 
-    bus = await Bus.connect(fresh_stack.nats_url, "test")
+    bus = await fresh_stack.nats.connect()
     lifecycle = await Recorder().listen(bus, channels.LIFECYCLE)
     token = await dev_token(fresh_stack, "carol")
     client = await VoiceClient.open(fresh_stack.ws_url(), bearer=token)
@@ -65,7 +65,7 @@ async def test_dev_sign_in_opens_a_session_under_that_name(fresh_stack: Stack) -
 
 async def test_an_expired_token_ends_the_session_unless_a_fresh_one_comes(fresh_stack: Stack) -> None:
     fresh_stack.start_spine(AUTH_DEV_ISSUER="true", AUTH_DEV_TOKEN_TTL="4", EDGE_AUTH_RENEW_NOTICE="2")
-    bus = await Bus.connect(fresh_stack.nats_url, "test")
+    bus = await fresh_stack.nats.connect()
     lifecycle = await Recorder().listen(bus, channels.LIFECYCLE)
 
     async def left_to_expire() -> None:

@@ -1,5 +1,6 @@
-"""The front door: ``voice-dev up`` (what ./run starts) brings the whole system up, prints the URL
-and a dev key that survives restarts, and Ctrl-C stops every process."""
+"""The front door: ``voice-dev up`` (what ./run starts) brings the whole system up on a NATS server
+locked down as in production (TLS, a user per service), prints the URL and a dev key that survive
+restarts, as do the NATS credentials, and Ctrl-C stops every process."""
 
 from __future__ import annotations
 
@@ -29,7 +30,16 @@ class DevRun:
         env = {
             k: v
             for k, v in os.environ.items()
-            if k not in ("NATS_URL", "AUTH_API_KEYS", "AUTH_DEV_ISSUER", "TRANSCRIPTS_DATABASE_URL")
+            if k
+            not in (
+                "NATS_URL",
+                "NATS_CREDS",
+                "NATS_NKEY_SEED_FILE",
+                "NATS_TLS_CA",
+                "AUTH_API_KEYS",
+                "AUTH_DEV_ISSUER",
+                "TRANSCRIPTS_DATABASE_URL",
+            )
         }
         env.update(
             EDGE_PORT=str(self.edge_port),
@@ -104,6 +114,8 @@ async def test_run_prints_url_and_key_serves_and_stops_on_ctrl_c(tmp_path: Path)
         url = run.wait_line(r"voice platform: (http://\S+)").group(1)
         key = run.wait_line(r"dev API key:\s+(\S+)").group(1)
         assert url == f"http://127.0.0.1:{run.edge_port}/"
+        assert run.wait_line(r"NATS:\s+(\S+)").group(1).startswith("tls://127.0.0.1:")
+        run.wait_line(r"NATS as admin:\s+NATS_NKEY_SEED_FILE=\S+")
         run.wait_ready()
         client = await VoiceClient.open(f"ws://127.0.0.1:{run.edge_port}/ws", key=key)
         await client.send_audio(b"\x01\x00" * 160)
@@ -128,10 +140,14 @@ async def test_run_prints_url_and_key_serves_and_stops_on_ctrl_c(tmp_path: Path)
     assert (tmp_path / "nats").is_dir()  # JetStream data lives in the data folder
     assert (tmp_path / "transcripts.db").is_file()
     assert (tmp_path / "auth-dev-key.pem").is_file()
+    seed = (tmp_path / "nats-auth" / "users" / "edge" / "seed.nk").read_text()
+    assert seed.startswith("SU")
+    assert (tmp_path / "nats-auth" / "users" / "edge" / "seed.nk").stat().st_mode & 0o777 == 0o600
 
-    # The same key after a restart.
+    # The same key and the same NATS credentials after a restart.
     again = DevRun(tmp_path)
     try:
         assert again.wait_line(r"dev API key:\s+(\S+)").group(1) == key
+        assert (tmp_path / "nats-auth" / "users" / "edge" / "seed.nk").read_text() == seed
     finally:
         again.ctrl_c()

@@ -6,10 +6,11 @@ import asyncio
 import os
 import signal
 
+import httpx
 import pytest
-from voice_proto import Bus, channels
+from voice_proto import channels
 from voice_proto import messages as m
-from voice_testkit.client import BINARY_PROTOCOL, VoiceClient
+from voice_testkit.client import BINARY_PROTOCOL, VoiceClient, refused
 from voice_testkit.recorder import Recorder
 from voice_testkit.stack import API_KEYS, Stack
 
@@ -45,7 +46,7 @@ async def test_a_killed_worker_is_replaced_and_the_session_goes_on(fresh_stack: 
     fresh_stack.start_worker("nova-a", wait=False)
     fresh_stack.start_worker("nova-b", wait=False)
     fresh_stack.wait_ready()
-    bus = await Bus.connect(fresh_stack.nats_url, "test")
+    bus = await fresh_stack.nats.connect()
     lifecycle = await Recorder().listen(bus, channels.LIFECYCLE)
     client = await VoiceClient.open(fresh_stack.ws_url(), key=API_KEYS["alice"], protocol=BINARY_PROTOCOL)
     await echo_ok(client)
@@ -67,7 +68,7 @@ async def test_a_stopping_worker_hands_its_sessions_over_at_once(fresh_stack: St
     fresh_stack.start_worker("nova-a", wait=False)
     fresh_stack.start_worker("nova-b", wait=False)
     fresh_stack.wait_ready()
-    bus = await Bus.connect(fresh_stack.nats_url, "test")
+    bus = await fresh_stack.nats.connect()
     lifecycle = await Recorder().listen(bus, channels.LIFECYCLE)
     client = await VoiceClient.open(fresh_stack.ws_url(), key=API_KEYS["alice"])
     first = await owner(lifecycle, client, m.LifecycleKind.STARTED)
@@ -108,13 +109,53 @@ async def test_a_restarting_edge_sends_1012_and_the_client_resumes_on_another(fr
     await again.end()
 
 
+async def test_a_draining_edge_keeps_its_calls_until_they_end_or_the_bound_passes(fresh_stack: Stack) -> None:
+    """SIGTERM (a rollout, a node drain) does not cut calls: the edge stops taking new ones (1012,
+    /ready 503) while the calls it has go on; one that ends by itself ends normally, one that
+    outlasts EDGE_DRAIN_TIMEOUT is closed with 1012 and resumes on another edge."""
+    bound = 6.0
+    fresh_stack.start_auth(wait=False)
+    fresh_stack.start_worker(wait=False)
+    fresh_stack.start_edge("edge-1", wait=False, EDGE_DRAIN_TIMEOUT=str(bound))
+    fresh_stack.start_edge("edge-2", wait=False)
+    fresh_stack.wait_ready()
+    short = await VoiceClient.open(fresh_stack.ws_url("edge-1"), key=API_KEYS["alice"])
+    long = await VoiceClient.open(fresh_stack.ws_url("edge-1"), key=API_KEYS["bob"])
+    await echo_ok(short)
+    await echo_ok(long)
+
+    loop = asyncio.get_running_loop()
+    fresh_stack.processes["edge-1"].signal(signal.SIGTERM)
+    stopped_at = loop.time()
+    ready = f"{fresh_stack.http_url('edge-1')}/ready"
+    async with httpx.AsyncClient() as http:
+        while (await http.get(ready)).status_code != 503:
+            await asyncio.sleep(0.05)
+    newcomer = await refused(fresh_stack.ws_url("edge-1"), key=API_KEYS["alice"])
+    assert newcomer.code == 1012
+    await echo_ok(short)
+    await echo_ok(long)
+    await short.end()
+    assert (await short.closed()).code == 1000
+    await echo_ok(long)  # still served after the other call ended
+
+    closed = await long.closed(timeout=bound + 30)
+    assert closed.code == 1012
+    assert loop.time() - stopped_at >= bound - 0.5
+    assert fresh_stack.processes["edge-1"].stop() == 0
+    url = fresh_stack.ws_url("edge-2", query=f"session={long.session_id}")
+    again = await VoiceClient.open(url, key=API_KEYS["bob"], resume_token=long.resume_token)
+    await echo_ok(again)
+    await again.end()
+
+
 async def test_a_crashed_edge_leaves_the_session_resumable_elsewhere(fresh_stack: Stack) -> None:
     fresh_stack.start_auth(wait=False)
     fresh_stack.start_worker(wait=False, NOVA_CLIENT_TIMEOUT="1.5")
     fresh_stack.start_edge("edge-1", wait=False, EDGE_KEEPALIVE_INTERVAL="0.5")
     fresh_stack.start_edge("edge-2", wait=False, EDGE_KEEPALIVE_INTERVAL="0.5")
     fresh_stack.wait_ready()
-    bus = await Bus.connect(fresh_stack.nats_url, "test")
+    bus = await fresh_stack.nats.connect()
     lifecycle = await Recorder().listen(bus, channels.LIFECYCLE)
     client = await VoiceClient.open(fresh_stack.ws_url("edge-1"), key=API_KEYS["alice"])
     await echo_ok(client)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from voice_proto import Bus, channels
+from voice_proto import channels
 from voice_proto import messages as m
 from voice_testkit.client import BINARY_PROTOCOL, JSON_PROTOCOL, VoiceClient
 from voice_testkit.engines import chunk, chunk_is_late, chunk_turn
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.stack
 def scripted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work: Path = tmp_path_factory.mktemp("scripted")
     nats = NatsServer(work).start()
-    stack = Stack(nats.url, work, NOVA_ENGINE="voice_testkit.engines:ScriptedFactory")
+    stack = Stack(nats.endpoint, work, NOVA_ENGINE="voice_testkit.engines:ScriptedFactory")
     try:
         yield stack.start_spine()
     finally:
@@ -44,7 +44,7 @@ async def test_no_audio_of_the_interrupted_turn_after_stop(scripted: Stack, prot
     stop_at = len(client.events)
 
     # Audio of turn 1 that was still on its way (published after the stop) must be dropped by the edge.
-    bus = await Bus.connect(scripted.nats_url, "test")
+    bus = await scripted.nats.connect()
     late = m.AudioOut(turn_id=1, pcm=chunk(1, 999, late=True))
     await bus.publish(channels.OUT_AUDIO, late, session_id=client.session_id)
     await bus.drain()

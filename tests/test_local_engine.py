@@ -58,7 +58,7 @@ def spoken(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Pa
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("local")
     nats = NatsServer(work).start()
-    stack = Stack(nats.url, work, NOVA_ENGINE="local", NOVA_LOCAL_MAX_UTTERANCE_S=str(MAX_UTTERANCE_S))
+    stack = Stack(nats.endpoint, work, NOVA_ENGINE="local", NOVA_LOCAL_MAX_UTTERANCE_S=str(MAX_UTTERANCE_S))
     try:
         stack.start_auth(wait=False)
         stack.start_worker(wait=False)

@@ -15,7 +15,7 @@ import pytest
 from nova_emulator import EmulatorThread, StreamPlan, StreamRecord
 from nova_emulator.speech import VOCABULARY, read_tag
 from nova_emulator.talk import answer_chunks, speak, until
-from voice_proto import Bus, channels
+from voice_proto import channels
 from voice_proto import messages as m
 from voice_testkit.client import VoiceClient
 from voice_testkit.nats import NatsServer
@@ -65,7 +65,7 @@ def nova(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nova]:
     nats = NatsServer(work).start()
     with EmulatorThread(work) as emulator, OtlpReceiver() as receiver:
         env = {**emulator.env(), **WORKER_ENV, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}
-        stack = Stack(nats.url, work, **env)
+        stack = Stack(nats.endpoint, work, **env)
         try:
             yield Nova(stack.start_spine(), emulator, receiver)
         finally:
@@ -252,7 +252,7 @@ FATAL = {
 async def test_a_failure_no_retry_fixes_ends_the_session_clearly(nova: Nova, code: str) -> None:
     # Retries exhausted: the first stream and all three reopenings fail.
     nova.plan(*([FATAL[code]] * (4 if code == "model_unavailable" else 1)))
-    bus = await Bus.connect(nova.stack.nats_url, "test")
+    bus = await nova.stack.nats.connect()
     lifecycle = await Recorder().listen(bus, channels.LIFECYCLE)
     client = await nova.client()
     error = await client.expect("error", timeout=15)

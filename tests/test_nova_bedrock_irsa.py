@@ -73,7 +73,7 @@ async def test_a_worker_with_only_a_web_identity_talks_to_nova(sts: StsEmulator,
     with EmulatorThread(tmp_path) as emulator:
         env = {**emulator.env(), **irsa_env(token, sts, tmp_path)}
         del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
-        stack = Stack(nats.url, tmp_path, **env)
+        stack = Stack(nats.endpoint, tmp_path, **env)
         try:
             stack.start_spine()
             client = await VoiceClient.open(stack.ws_url(), key=API_KEYS["alice"])

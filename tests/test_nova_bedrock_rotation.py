@@ -39,7 +39,7 @@ def rotating(
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
             "OTEL_BSP_SCHEDULE_DELAY": "100",
         }
-        stack = Stack(nats.url, work, **env)
+        stack = Stack(nats.endpoint, work, **env)
         try:
             yield stack.start_spine(), emulator, receiver
         finally:

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from voice_proto import Bus, channels
+from voice_proto import channels
 from voice_proto import messages as m
 from voice_testkit.client import VoiceClient
 from voice_testkit.nats import NatsServer
@@ -63,7 +63,7 @@ def final_of(recorder: Recorder, sid: str) -> list[m.Transcript]:
 async def test_a_conversation_is_stored_in_order_and_only_its_owner_reads_it(fresh_stack: Stack) -> None:
     fresh_stack.start_spine(NOVA_ENGINE=SCRIPTED)
     fresh_stack.start_transcripts()
-    bus = await Bus.connect(fresh_stack.nats_url, "test")
+    bus = await fresh_stack.nats.connect()
     recorder = await Recorder().listen(bus, channels.TRANSCRIPT)
     client = await VoiceClient.open(fresh_stack.ws_url(), key=API_KEYS["alice"])
     sid = client.session_id
@@ -122,7 +122,7 @@ async def test_a_stopped_service_catches_up_with_nothing_lost_or_doubled(
 ) -> None:
     fresh_stack.start_spine(NOVA_ENGINE=SCRIPTED)
     fresh_stack.start_transcripts(TRANSCRIPTS_DATABASE_URL=postgres_url, TRANSCRIPTS_ACK_WAIT="2")
-    bus = await Bus.connect(fresh_stack.nats_url, "test")
+    bus = await fresh_stack.nats.connect()
     recorder = await Recorder().listen(bus, channels.TRANSCRIPT)
     lifecycle = await Recorder().listen(bus, channels.LIFECYCLE)
     client = await VoiceClient.open(fresh_stack.ws_url(), key=API_KEYS["alice"])

@@ -22,6 +22,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from voice_testkit.browser import CHROMIUM, chromium
 from voice_testkit.gltf import jaw_bone_head, morph_target_head
+from voice_testkit.nats import NatsEndpoint
 from voice_testkit.speech import RATE, write_wav
 from voice_testkit.stack import API_KEYS, Stack
 
@@ -122,10 +123,12 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def avatar_stack(nats_url: str, models: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def avatar_stack(
+    nats_endpoint: NatsEndpoint, models: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     """auth, the greeting scripted worker, an edge with the built-in head ("edge") and one that
     serves ``models/model.glb`` as the operator's avatar ("edge-model")."""
-    stack = Stack(nats_url, tmp_path_factory.mktemp("stack"))
+    stack = Stack(nats_endpoint, tmp_path_factory.mktemp("stack"))
     env = {"NOVA_ENGINE": ENGINE, "EDGE_WEB_DIR": str(WEB_DIST)}
     try:
         stack.start_auth(wait=False)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
+from pydantic import ValidationError
 from voice_proto import Bus, Delivery, NoResponders, channels
 from voice_proto import messages as m
+from voice_proto.bus import _credential_options
+from voice_proto.settings import NatsCredentials, ServiceSettings
 from voice_proto.tracecontext import trace_id_hex
-from voice_testkit.nats import NatsServer
+from voice_testkit.nats import NatsEndpoint, NatsServer
 
 SID = "bus-test-session-0001"
 
@@ -21,8 +25,8 @@ tracer = trace.get_tracer("test")
 
 
 @pytest.fixture
-async def bus(nats_url: str) -> AsyncIterator[Bus]:
-    b = await Bus.connect(nats_url, "test")
+async def bus(nats_endpoint: NatsEndpoint) -> AsyncIterator[Bus]:
+    b = await nats_endpoint.connect()
     yield b
     await b.drain()
 
@@ -130,7 +134,7 @@ async def test_session_subscription_routes_by_subject_and_keeps_order(bus: Bus) 
 
 
 async def test_drain_does_not_wait_for_a_server_that_is_gone(own_nats: NatsServer) -> None:
-    bus = await Bus.connect(own_nats.url, "test")
+    bus = await own_nats.connect()
 
     async def ignore(_text: m.TextIn, _delivery: Delivery) -> None:
         pass
@@ -147,3 +151,20 @@ async def test_drain_does_not_wait_for_a_server_that_is_gone(own_nats: NatsServe
     await bus.publish(channels.IN_TEXT, m.TextIn(text="lost"), session_id=SID)
     await asyncio.wait_for(bus.drain(), 3)
     assert bus.nc.is_closed
+
+
+def test_the_nats_user_and_ca_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files mounted from Secrets: a JWT .creds file or an NKEY seed (not both), and the CA. The
+    NKEY path and TLS run in every stack test; a .creds file goes to nats-py as user_credentials."""
+    monkeypatch.setenv("NATS_CREDS", "/etc/voice/nats-user/user.creds")
+    monkeypatch.setenv("NATS_TLS_CA", "/etc/voice/nats-ca/ca.crt")
+    credentials = ServiceSettings().nats_credentials()
+    assert credentials == NatsCredentials(
+        creds_file=Path("/etc/voice/nats-user/user.creds"), tls_ca=Path("/etc/voice/nats-ca/ca.crt")
+    )
+    assert _credential_options(NatsCredentials(creds_file=Path("/x.creds"))) == {
+        "user_credentials": "/x.creds"
+    }
+    monkeypatch.setenv("NATS_NKEY_SEED_FILE", "/etc/voice/nats-user/seed.nk")
+    with pytest.raises(ValidationError, match="not both"):
+        ServiceSettings()

@@ -6,7 +6,7 @@ import pytest
 from nats.js.api import StreamConfig
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-from voice_proto import Bus, ProtoDecodeError, channels
+from voice_proto import ProtoDecodeError, channels
 from voice_proto import messages as m
 from voice_proto.settings import RecordsStreamSettings
 from voice_proto.streams import (
@@ -26,7 +26,7 @@ tracer = trace.get_tracer("test")
 
 
 async def test_created_once_then_left_alone_except_for_missing_subjects(own_nats: NatsServer) -> None:
-    bus = await Bus.connect(own_nats.url, "test")
+    bus = await own_nats.connect()
     js = bus.nc.jetstream()
     await ensure_records_stream(js, RecordsStreamSettings(records_max_age_days=2))
     # A service with other settings: the first creator's limits stand.
@@ -45,7 +45,7 @@ async def test_created_once_then_left_alone_except_for_missing_subjects(own_nats
 
 
 async def test_a_durable_consumer_reads_records_in_order(own_nats: NatsServer) -> None:
-    bus = await Bus.connect(own_nats.url, "test")
+    bus = await own_nats.connect()
     js = bus.nc.jetstream()
     await ensure_records_stream(js, RecordsStreamSettings())
     said = m.Transcript(turn_id=1, role=m.Role.USER, text="hello", stage=m.Stage.FINAL)

@@ -1,5 +1,7 @@
 """``voice-dev up``: the whole system on its embedded defaults, each service its own process under
-honcho. Starts a NATS server with JetStream (data in .data/nats) unless NATS_URL is given, makes a
+honcho. Starts a NATS server with JetStream (data in .data/nats) unless NATS_URL is given, locked
+down as in production: TLS with a development CA, and an NKEY user per service allowed only the
+subjects it uses (made once and kept in .data/nats-auth; voice_dev.natsauth). Makes a
 dev API key once (kept in .data/dev-api-key) unless AUTH_API_KEYS is given, turns the auth
 service's dev issuer on (its key in .data/auth-dev-key.pem) unless AUTH_DEV_ISSUER says otherwise,
 keeps transcripts in .data/transcripts.db unless TRANSCRIPTS_DATABASE_URL is given, prints the
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from honcho.manager import Manager
 
+from .natsauth import ADMIN, NatsAuth, ensure_nats_auth
 from .natsserver import free_port, nats_server_command, port_is_free
 
 DEFAULT_NATS_PORT = 4222
@@ -72,12 +75,15 @@ def up(data_dir: Path) -> int:
     env.setdefault("NOVA_ENGINE", "local")
     manager = Supervisor()
 
+    nats_auth: NatsAuth | None = None
     if "NATS_URL" not in env:
         port = DEFAULT_NATS_PORT if port_is_free(DEFAULT_NATS_PORT) else free_port()
         store = data_dir / "nats"
         store.mkdir(parents=True, exist_ok=True)
-        manager.add_process("nats", " ".join(nats_server_command(port, store)), env=env)
-        env["NATS_URL"] = f"nats://127.0.0.1:{port}"
+        nats_auth = ensure_nats_auth(data_dir / "nats-auth")
+        command = nats_server_command(port, store, config=nats_auth.server_config)
+        manager.add_process("nats", " ".join(command), env=env)
+        env["NATS_URL"] = f"tls://127.0.0.1:{port}"
 
     api_key = ""
     if not env.get("AUTH_API_KEYS"):
@@ -85,6 +91,8 @@ def up(data_dir: Path) -> int:
         env["AUTH_API_KEYS"] = f"dev={api_key}"
 
     env.setdefault("AUTH_DEV_ISSUER", "true")
+    # Ctrl-C stops at once: a browser left open resumes on the next run anyway.
+    env.setdefault("EDGE_DRAIN_TIMEOUT", "0")
     env.setdefault("AUTH_DEV_KEY_PATH", str(data_dir / "auth-dev-key.pem"))
     env.setdefault("TRANSCRIPTS_DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'transcripts.db'}")
 
@@ -99,14 +107,18 @@ def up(data_dir: Path) -> int:
     host = env.get("EDGE_HOST", "127.0.0.1")
     env.setdefault("TRANSCRIPTS_CORS_ORIGINS", f"http://{host}:{edge_port}")
 
-    manager.add_process("auth", _script("voice-auth"), env=env)
-    manager.add_process("nova", _script("voice-nova"), env=env)
-    manager.add_process("edge", _script("voice-edge"), env=env)
-    manager.add_process("transcripts", _script("voice-transcripts"), env=env)
+    for service in ("auth", "nova", "edge", "transcripts"):
+        # Each service connects as its own NATS user (with NATS_URL given, as the caller says).
+        own = nats_auth.env(service) if nats_auth is not None else {}
+        manager.add_process(service, _script(f"voice-{service}"), env={**env, **own})
 
     transcripts = f"http://{env.get('TRANSCRIPTS_HTTP_HOST', '127.0.0.1')}:{env['TRANSCRIPTS_HTTP_PORT']}"
     print(f"\n  voice platform: http://{host}:{edge_port}/   (WebSocket: ws://{host}:{edge_port}/ws)")
     print(f"  NATS:           {env['NATS_URL']}")
+    if nats_auth is not None:
+        admin = nats_auth.env(ADMIN)
+        print(f"  NATS as admin:  NATS_NKEY_SEED_FILE={admin['NATS_NKEY_SEED_FILE']}")
+        print(f"                  NATS_TLS_CA={admin['NATS_TLS_CA']}")
     print(f"  engine:         {env['NOVA_ENGINE']}")
     print(f"  transcripts:    {transcripts}/api/sessions")
     if api_key:

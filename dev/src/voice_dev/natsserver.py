@@ -20,9 +20,13 @@ def nats_server_binary() -> str:
 
 
 def nats_server_command(
-    port: int, store_dir: Path, *, host: str = "127.0.0.1", monitor_port: int = 0
+    port: int, store_dir: Path, *, host: str = "127.0.0.1", monitor_port: int = 0, config: Path | None = None
 ) -> list[str]:
-    command = [nats_server_binary(), "-a", host, "-p", str(port), "-js", "-sd", str(store_dir)]
+    """``config``: a configuration file (TLS and users, voice_dev.natsauth); the flags win over it."""
+    command = [nats_server_binary()]
+    if config is not None:
+        command += ["-c", str(config)]
+    command += ["-a", host, "-p", str(port), "-js", "-sd", str(store_dir)]
     if monitor_port:
         command += ["-m", str(monitor_port)]
     return command

@@ -13,6 +13,7 @@ import pytest
 from voice_analytics.stats import StatsStore
 from voice_dev.natsserver import free_port
 from voice_proto import messages as m
+from voice_proto.channels import Service
 from voice_proto.streams import Record
 from voice_testkit.client import VoiceClient
 from voice_testkit.processes import ManagedProcess
@@ -40,7 +41,9 @@ async def stats_of(url: str, sid: str, principal: str = "ops", timeout: float = 
 async def test_a_scripted_conversation_is_counted(fresh_stack: Stack, tmp_path: Path) -> None:
     fresh_stack.start_spine(NOVA_ENGINE=SCRIPTED_ENGINE)
     port = free_port()
-    env = fresh_stack.service_env(ANALYTICS_HTTP_PORT=str(port), ANALYTICS_DATABASE=str(tmp_path / "a.db"))
+    env = fresh_stack.service_env(
+        Service.ANALYTICS, ANALYTICS_HTTP_PORT=str(port), ANALYTICS_DATABASE=str(tmp_path / "a.db")
+    )
     analytics = ManagedProcess("analytics", [script("voice-analytics")], env, tmp_path).start()
     url = f"http://127.0.0.1:{port}"
     try:

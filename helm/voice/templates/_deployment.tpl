@@ -1,9 +1,16 @@
 {{/*
-One service's Deployment. Arguments: root, component, values (the component's values), port,
-env (extra env YAML), serviceAccount (name or ""), and optionally dataClaim (a PVC mounted at
-/data; the Deployment then runs one pod at a time).
+One service's Deployment. Arguments: root, component (also its NATS user), values (the component's
+values), port, env (a list of EnvVar), grace (terminationGracePeriodSeconds), serviceAccount (name
+or ""), and optionally dataClaim (a PVC mounted at /data; the Deployment then runs one pod at a time).
 */}}
 {{- define "voice.deployment" -}}
+{{- $env := concat (include "voice.commonEnv" . | fromJsonArray) .env (include "voice.envFromMap" .values.env | fromJsonArray) .values.extraEnv -}}
+{{- $volumes := concat (list (dict "name" "tmp" "emptyDir" (dict))) (include "voice.natsVolumes" . | fromJsonArray) -}}
+{{- $mounts := concat (list (dict "name" "tmp" "mountPath" "/tmp")) (include "voice.natsVolumeMounts" .root | fromJsonArray) -}}
+{{- with .dataClaim -}}
+{{- $volumes = append $volumes (dict "name" "data" "persistentVolumeClaim" (dict "claimName" .)) -}}
+{{- $mounts = append $mounts (dict "name" "data" "mountPath" "/data") -}}
+{{- end -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -25,21 +32,30 @@ spec:
   template:
     metadata:
       labels:
+        {{- with .values.podLabels }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
         {{- include "voice.labels" .root | nindent 8 }}
         {{- include "voice.selector" . | nindent 8 }}
       annotations:
         {{- include "voice.metricsAnnotations" (dict "port" .port) | nindent 8 }}
+        {{- with .values.podAnnotations }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
     spec:
       {{- with .serviceAccount }}
       serviceAccountName: {{ . }}
       {{- end }}
+      # No service needs the Kubernetes API (IRSA mounts its own token).
+      automountServiceAccountToken: false
       {{- with .root.Values.imagePullSecrets }}
       imagePullSecrets:
         {{- toYaml . | nindent 8 }}
       {{- end }}
-      terminationGracePeriodSeconds: {{ .values.terminationGracePeriodSeconds | default 30 }}
+      terminationGracePeriodSeconds: {{ .grace }}
       securityContext:
         {{- toYaml .root.Values.podSecurityContext | nindent 8 }}
+      {{- include "voice.scheduling" . | nindent 6 }}
       containers:
         - name: {{ .component }}
           image: {{ include "voice.image" . }}
@@ -48,29 +64,35 @@ spec:
             - name: http
               containerPort: {{ .port }}
           env:
-            {{- include "voice.commonEnv" . | nindent 12 }}
-            {{- with .env }}
-            {{- . | nindent 12 }}
-            {{- end }}
-            {{- include "voice.extraEnv" .values.env | nindent 12 }}
+            {{- toYaml $env | nindent 12 }}
+          {{- with .values.extraEnvFrom }}
+          envFrom:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
           {{- include "voice.probes" . | nindent 10 }}
+          {{- include "voice.preStop" .values.preStopSleepSeconds | nindent 10 }}
           resources:
             {{- toYaml .values.resources | nindent 12 }}
           securityContext:
             {{- toYaml .root.Values.securityContext | nindent 12 }}
           volumeMounts:
-            - name: tmp
-              mountPath: /tmp
-            {{- if .dataClaim }}
-            - name: data
-              mountPath: /data
-            {{- end }}
+            {{- toYaml $mounts | nindent 12 }}
       volumes:
-        - name: tmp
-          emptyDir: {}
-        {{- with .dataClaim }}
-        - name: data
-          persistentVolumeClaim:
-            claimName: {{ . }}
-        {{- end }}
+        {{- toYaml $volumes | nindent 8 }}
+{{- end -}}
+
+{{/*
+The pod grace period: what the component's drain needs (.needed seconds) unless set higher;
+lower is refused, since the kubelet would kill calls or answers the drain is still serving.
+Arguments: values, needed, what (the values path, for the message).
+*/}}
+{{- define "voice.grace" -}}
+{{- $set := .values.terminationGracePeriodSeconds -}}
+{{- if kindIs "invalid" $set -}}
+{{- .needed -}}
+{{- else if lt (int $set) (int .needed) -}}
+{{- fail (printf "%s.terminationGracePeriodSeconds (%d) is shorter than its drain needs (%d s)" .what (int $set) (int .needed)) -}}
+{{- else -}}
+{{- $set -}}
+{{- end -}}
 {{- end -}}

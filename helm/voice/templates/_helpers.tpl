@@ -19,40 +19,148 @@ app.kubernetes.io/component: {{ .component }}
 {{ printf "%svoice-%s:%s" .root.Values.image.repository .component .root.Values.image.tag }}
 {{- end -}}
 
+{{/* repository:tag@digest of an image value ({repository, tag, digest}). */}}
+{{- define "voice.imageRef" -}}
+{{- .repository }}:{{ .tag }}{{ with .digest }}@{{ . }}{{ end }}
+{{- end -}}
+
+{{- define "voice.natsName" -}}
+{{- printf "%s-nats" (include "voice.fullname" .) -}}
+{{- end -}}
+
 {{- define "voice.natsUrl" -}}
 {{- if .Values.nats.enabled -}}
-nats://{{ include "voice.fullname" . }}-nats:4222
+{{ ternary "tls" "nats" .Values.nats.tls.enabled }}://{{ include "voice.natsName" . }}:4222
 {{- else -}}
 {{ required "nats.externalUrl is required when nats.enabled is false" .Values.nats.externalUrl }}
 {{- end -}}
 {{- end -}}
 
-{{/* Settings every service reads. */}}
+{{- define "voice.natsUsersSecret" -}}
+{{- .Values.nats.auth.secretName | default (printf "%s-users" (include "voice.natsName" .)) -}}
+{{- end -}}
+
+{{- define "voice.natsTlsSecret" -}}
+{{- .Values.nats.tls.secretName | default (printf "%s-tls" (include "voice.natsName" .)) -}}
+{{- end -}}
+
+{{/* The NATS users the bundled server knows: the services this release runs. */}}
+{{- define "voice.natsServices" -}}
+{{- $services := list "edge" "nova" "auth" -}}
+{{- if .Values.transcripts.enabled }}{{ $services = append $services "transcripts" }}{{ end -}}
+{{- toJson $services -}}
+{{- end -}}
+
+{{/* Environment variable that carries a service's NKEY public key into the NATS pods. */}}
+{{- define "voice.nkeyVariable" -}}
+VOICE_NKEY_{{ . | upper }}
+{{- end -}}
+
+{{/*
+Settings every service reads, as a list of EnvVar: NATS (its user, TLS), logs, telemetry.
+Arguments: root, component.
+*/}}
 {{- define "voice.commonEnv" -}}
-- name: NATS_URL
-  value: {{ include "voice.natsUrl" .root | quote }}
-- name: LOG_LEVEL
-  value: {{ .root.Values.logLevel | quote }}
-- name: OTEL_SERVICE_NAME
-  value: voice-{{ .component }}
-{{- with .root.Values.otel.endpoint }}
-- name: OTEL_EXPORTER_OTLP_ENDPOINT
-  value: {{ . | quote }}
+{{- $v := .root.Values -}}
+{{- $env := list
+  (dict "name" "NATS_URL" "value" (include "voice.natsUrl" .root))
+  (dict "name" "LOG_LEVEL" "value" (toString $v.logLevel))
+  (dict "name" "OTEL_SERVICE_NAME" "value" (printf "voice-%s" .component)) -}}
+{{- if $v.nats.auth.enabled -}}
+{{- if eq $v.nats.auth.type "creds" -}}
+{{- $env = append $env (dict "name" "NATS_CREDS" "value" "/etc/voice/nats-user/user.creds") -}}
+{{- else -}}
+{{- $env = append $env (dict "name" "NATS_NKEY_SEED_FILE" "value" "/etc/voice/nats-user/seed.nk") -}}
+{{- end -}}
+{{- end -}}
+{{- if $v.nats.tls.enabled -}}
+{{- $env = append $env (dict "name" "NATS_TLS_CA" "value" "/etc/voice/nats-ca/ca.crt") -}}
+{{- end -}}
+{{- with $v.otel.endpoint -}}
+{{- $env = append $env (dict "name" "OTEL_EXPORTER_OTLP_ENDPOINT" "value" .) -}}
+{{- end -}}
+{{- if $v.nats.enabled -}}
+{{- $env = append $env (dict "name" "VOICE_RECORDS_REPLICAS" "value" (toString (min (int $v.nats.replicas) 3))) -}}
+{{- end -}}
+{{- toJson $env -}}
+{{- end -}}
+
+{{/* The service's NATS user and the CA, mounted from Secrets (volumes, then their mounts). */}}
+{{- define "voice.natsVolumes" -}}
+{{- $v := .root.Values -}}
+{{- $volumes := list -}}
+{{- if $v.nats.auth.enabled -}}
+{{- $item := ternary (dict "key" (printf "%s.creds" .component) "path" "user.creds") (dict "key" (printf "%s.nk" .component) "path" "seed.nk") (eq $v.nats.auth.type "creds") -}}
+{{- $volumes = append $volumes (dict "name" "nats-user" "secret" (dict "secretName" (include "voice.natsUsersSecret" .root) "items" (list $item) "defaultMode" 288)) -}}
+{{- end -}}
+{{- if $v.nats.tls.enabled -}}
+{{- $ca := $v.nats.tls.ca -}}
+{{- $secret := $ca.secretName | default (include "voice.natsTlsSecret" .root) -}}
+{{- $volumes = append $volumes (dict "name" "nats-ca" "secret" (dict "secretName" $secret "items" (list (dict "key" $ca.key "path" "ca.crt")) "defaultMode" 292)) -}}
+{{- end -}}
+{{- toJson $volumes -}}
+{{- end -}}
+
+{{- define "voice.natsVolumeMounts" -}}
+{{- $mounts := list -}}
+{{- if .Values.nats.auth.enabled -}}
+{{- $mounts = append $mounts (dict "name" "nats-user" "mountPath" "/etc/voice/nats-user" "readOnly" true) -}}
+{{- end -}}
+{{- if .Values.nats.tls.enabled -}}
+{{- $mounts = append $mounts (dict "name" "nats-ca" "mountPath" "/etc/voice/nats-ca" "readOnly" true) -}}
+{{- end -}}
+{{- toJson $mounts -}}
+{{- end -}}
+
+{{/* A values map of settings ({NAME: value}) as EnvVar entries. */}}
+{{- define "voice.envFromMap" -}}
+{{- $env := list -}}
+{{- range $name, $value := . -}}
+{{- $env = append $env (dict "name" $name "value" (toString $value)) -}}
+{{- end -}}
+{{- toJson $env -}}
+{{- end -}}
+
+{{/*
+Scheduling of a pod: nodeSelector, tolerations, affinity, topology spread (a constraint without a
+labelSelector gets the component's), priority class. Arguments: root, component, values.
+*/}}
+{{- define "voice.scheduling" -}}
+{{- with .values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- if .root.Values.nats.enabled }}
-- name: VOICE_RECORDS_REPLICAS
-  value: {{ min (int .root.Values.nats.replicas) 3 | quote }}
+{{- with .values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.topologySpreadConstraints }}
+{{- $selector := dict "matchLabels" (include "voice.selector" $ | fromYaml) }}
+{{- $constraints := list }}
+{{- range . }}
+{{- $constraints = append $constraints (merge (dict) . (dict "labelSelector" $selector)) }}
+{{- end }}
+topologySpreadConstraints:
+  {{- toYaml $constraints | nindent 2 }}
+{{- end }}
+{{- with .values.priorityClassName }}
+priorityClassName: {{ . }}
 {{- end }}
 {{- end -}}
 
-{{- define "voice.extraEnv" -}}
-{{- range $name, $value := . }}
-- name: {{ $name }}
-  value: {{ $value | quote }}
-{{- end }}
+{{/* preStop: wait so that the endpoint leaves every load balancer before SIGTERM work starts. */}}
+{{- define "voice.preStop" -}}
+lifecycle:
+  preStop:
+    exec:
+      command: ["sleep", {{ . | quote }}]
 {{- end -}}
 
-{{/* Liveness on /health, readiness on /ready (NATS connected, still accepting). */}}
+{{/* Liveness on /health, readiness on /ready (engine loaded, NATS connected, not draining). */}}
 {{- define "voice.probes" -}}
 livenessProbe:
   httpGet: {path: /health, port: http}
@@ -65,7 +173,7 @@ readinessProbe:
 startupProbe:
   httpGet: {path: /health, port: http}
   periodSeconds: 2
-  failureThreshold: 60
+  failureThreshold: 90
 {{- end -}}
 
 {{- define "voice.metricsAnnotations" -}}
@@ -74,6 +182,11 @@ prometheus.io/port: {{ .port | quote }}
 prometheus.io/path: /metrics
 {{- end -}}
 
+{{/*
+maxUnavailable counts pods that are not Ready. A full worker is Ready (capacity is a metric), so
+with maxUnavailable 1 a drain may always evict one pod; AlwaysAllow lets a drain evict pods that are
+not Ready (stuck) instead of waiting on them.
+*/}}
 {{- define "voice.pdb" -}}
 {{- if .root.Values.podDisruptionBudget.enabled }}
 apiVersion: policy/v1
@@ -84,14 +197,16 @@ metadata:
     {{- include "voice.labels" .root | nindent 4 }}
 spec:
   maxUnavailable: {{ .root.Values.podDisruptionBudget.maxUnavailable }}
+  unhealthyPodEvictionPolicy: AlwaysAllow
   selector:
     matchLabels:
       {{- include "voice.selector" . | nindent 6 }}
 {{- end }}
 {{- end -}}
 
+{{/* A HorizontalPodAutoscaler on CPU, plus the Pods metric .sessionsMetric when given. */}}
 {{- define "voice.hpa" -}}
-{{- if .values.autoscaling.enabled }}
+{{- $scaling := .values.autoscaling -}}
 apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
 metadata:
@@ -103,14 +218,26 @@ spec:
     apiVersion: apps/v1
     kind: Deployment
     name: {{ include "voice.fullname" .root }}-{{ .component }}
-  minReplicas: {{ .values.autoscaling.minReplicas }}
-  maxReplicas: {{ .values.autoscaling.maxReplicas }}
+  minReplicas: {{ $scaling.minReplicas }}
+  maxReplicas: {{ $scaling.maxReplicas }}
   metrics:
+    {{- with .sessionsMetric }}
+    - type: Pods
+      pods:
+        metric:
+          name: {{ . }}
+        target:
+          type: AverageValue
+          averageValue: {{ printf "%dm" (int (mulf $scaling.targetSessionUtilization 1000)) | quote }}
+    {{- end }}
     - type: Resource
       resource:
         name: cpu
         target:
           type: Utilization
-          averageUtilization: {{ .values.autoscaling.targetCPUUtilizationPercentage }}
-{{- end }}
+          averageUtilization: {{ $scaling.targetCPUUtilizationPercentage }}
+  {{- with $scaling.behavior }}
+  behavior:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 {{- end -}}

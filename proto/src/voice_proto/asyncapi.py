@@ -8,11 +8,8 @@ code in any language; a test regenerates it and fails when the committed copy di
 
 from __future__ import annotations
 
-import argparse
-import sys
 import types
 import typing
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -20,6 +17,7 @@ import yaml
 
 from . import messages as m
 from .channels import ALL_CHANNELS, SESSION_PARAM, Channel
+from .generated import document_command
 
 CONTENT_TYPE = "application/msgpack"
 _REF = "#/components/schemas/{name}"
@@ -81,7 +79,7 @@ def build_document() -> dict[str, Any]:
         operation: dict[str, Any] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{channel.name}"},
-            "summary": f"Sent by {channel.sender}; received by {channel.receivers}.",
+            "summary": channel.describe_parties(),
             "messages": [
                 {"$ref": f"#/channels/{channel.name}/messages/{s.__name__}"}
                 for s in _members(channel.payload)
@@ -152,26 +150,9 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    return document_command(
+        argv, description=__doc__, render=render, load=yaml.safe_load, source="voice_proto.channels"
     )
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--write", type=Path, help="write the document to this file")
-    group.add_argument("--check", type=Path, help="exit 1 when this file differs from the code")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.write:
-        args.write.write_text(text)
-    elif args.check:
-        if yaml.safe_load(args.check.read_text()) != yaml.safe_load(text):
-            print(
-                f"{args.check} disagrees with voice_proto.channels; regenerate it with --write",
-                file=sys.stderr,
-            )
-            return 1
-    else:
-        sys.stdout.write(text)
-    return 0
 
 
 if __name__ == "__main__":

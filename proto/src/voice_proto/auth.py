@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from enum import Enum
 
 from . import channels
 from . import messages as m
@@ -21,6 +22,25 @@ ADMIN_ROLE = "admin"
 
 #: Refusal reasons that are the server's fault, not the caller's: try again later.
 UNAVAILABLE_REASONS = frozenset({"jwks_unavailable"})
+
+
+class Refusal(Enum):
+    """What a refused credential means for the caller; each transport has its own codes for it
+    (the edge's WebSocket close codes, HTTP statuses)."""
+
+    UNAUTHORIZED = "unauthorized"  # the credential is no good: sign in again
+    RATE_LIMITED = "rate_limited"  # too many failed sign-ins from this address: wait
+    UNAVAILABLE = "unavailable"  # the credential cannot be checked now: try again shortly
+
+
+def classify_refusal(reason: str) -> Refusal:
+    """The class of an ``auth.validate`` refusal reason (``expired``, ``rate_limited``, ...)."""
+    if reason == "rate_limited":
+        return Refusal.RATE_LIMITED
+    if reason in UNAVAILABLE_REASONS:
+        return Refusal.UNAVAILABLE
+    return Refusal.UNAUTHORIZED
+
 
 _MAX_ENTRIES = 10_000
 
@@ -115,8 +135,12 @@ async def http_caller(auth: AuthClient, authorization: str | None, source: str) 
         raise HttpRefusal(503, "auth_unavailable") from None
     if reply.ok:
         return reply
-    if reply.reason == "rate_limited":
-        raise HttpRefusal(429, "rate_limited", reply.reason)
-    if reply.reason in UNAVAILABLE_REASONS:
-        raise HttpRefusal(503, "auth_unavailable", reply.reason)
-    raise HttpRefusal(401, "unauthorized", reply.reason)
+    status, error = _HTTP_REFUSALS[classify_refusal(reply.reason)]
+    raise HttpRefusal(status, error, reply.reason)
+
+
+_HTTP_REFUSALS = {
+    Refusal.UNAUTHORIZED: (401, "unauthorized"),
+    Refusal.RATE_LIMITED: (429, "rate_limited"),
+    Refusal.UNAVAILABLE: (503, "auth_unavailable"),
+}

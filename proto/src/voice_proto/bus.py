@@ -8,6 +8,7 @@ subscription carries on; so does a handler that raises.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -22,7 +23,8 @@ from nats.aio.subscription import Subscription
 from opentelemetry import metrics
 from opentelemetry.context import Context
 
-from .channels import Channel, ProtoDecodeError
+from .channels import Channel, ProtoDecodeError, covering_wildcard, inbox_prefix
+from .settings import NatsCredentials
 from .tracecontext import context_from, headers_for
 
 log = structlog.get_logger("voice_proto.bus")
@@ -75,14 +77,27 @@ class Bus:
         self.handler_errors: Counter[str] = Counter()
 
     @classmethod
-    async def connect(cls, url: str, service: str, *, retry_for: float = 30.0, no_echo: bool = False) -> Bus:
+    async def connect(
+        cls,
+        url: str,
+        service: str,
+        *,
+        retry_for: float = 30.0,
+        no_echo: bool = False,
+        credentials: NatsCredentials | None = None,
+    ) -> Bus:
         """Connect, retrying while the server is not up yet (services may start before NATS).
 
         ``no_echo``: never deliver this connection's own publications back to it (the edge listens
         on a whole session's subjects and must not hear its own input).
+        ``credentials``: the service's NATS user and the CA of the server's TLS certificate.
+        Replies come to the inbox prefix of ``service`` (its NATS user may read no other).
+        A server that refuses the credentials is retried like one that is down, with the refusal
+        logged each time ("Authorization Violation").
         """
         deadline = time.monotonic() + retry_for
         delay = 0.1
+        options = _credential_options(credentials or NatsCredentials())
         while True:
             try:
                 nc = await nats.connect(
@@ -96,6 +111,8 @@ class Bus:
                     disconnected_cb=_on_disconnected,
                     reconnected_cb=_on_reconnected,
                     no_echo=no_echo,
+                    inbox_prefix=inbox_prefix(service),
+                    **options,
                 )
                 return cls(nc, service)
             except (OSError, nats.errors.Error, TimeoutError) as exc:
@@ -184,7 +201,7 @@ class Bus:
         channels) and routes each message by its subject; subjects of no listed channel are ignored.
         """
         routes = {channel.subject(session_id): (channel, handler) for channel, handler in handlers.items()}
-        return await self.nc.subscribe(_covering_wildcard(list(routes)), cb=self._router(routes.get))
+        return await self.nc.subscribe(covering_wildcard(list(routes)), cb=self._router(routes.get))
 
     def _router(
         self, lookup: Callable[[str], tuple[Channel[Any], Handler[Any]] | None]
@@ -230,16 +247,15 @@ class Bus:
             log.info("nats connection closed uncleanly", error=repr(exc))
 
 
-def _covering_wildcard(subjects: list[str]) -> str:
-    token_lists = [s.split(".") for s in subjects]
-    common: list[str] = []
-    for tokens in zip(*token_lists, strict=False):
-        if len(set(tokens)) != 1:
-            break
-        common.append(tokens[0])
-    if len(subjects) == 1:
-        return subjects[0]
-    return ".".join([*common, ">"])
+def _credential_options(credentials: NatsCredentials) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if credentials.creds_file is not None:
+        options["user_credentials"] = str(credentials.creds_file)
+    if credentials.nkey_seed_file is not None:
+        options["nkeys_seed"] = str(credentials.nkey_seed_file)
+    if credentials.tls_ca is not None:
+        options["tls"] = ssl.create_default_context(cafile=str(credentials.tls_ca))
+    return options
 
 
 async def _on_error(exc: Exception) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Final
 
 import msgspec
@@ -26,6 +27,24 @@ SESSION_ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 #: Queue groups: one member answers each request.
 WORKERS_QUEUE: Final = "voice-workers"
 AUTH_QUEUE: Final = "voice-auth"
+
+
+class Service(StrEnum):
+    """Who is on the bus: each service connects with its own NATS user, whose permissions
+    (voice_proto.permissions) are derived from the senders and receivers of this table."""
+
+    EDGE = "edge"
+    NOVA = "nova"
+    AUTH = "auth"
+    TRANSCRIPTS = "transcripts"
+    #: The example subscriber (examples/analytics): a team's own reader of the records stream.
+    ANALYTICS = "analytics"
+
+
+def inbox_prefix(name: str) -> str:
+    """The reply inbox prefix of a connection named ``name``: a service's replies come to its own,
+    which no other service may subscribe to (voice_proto.permissions)."""
+    return f"_INBOX.{name}"
 
 
 class ProtoDecodeError(ValueError):
@@ -55,8 +74,11 @@ class Channel[T]:
     address: str
     payload: Any
     summary: str
-    sender: str
-    receivers: str
+    #: Who publishes (or requests) on it.
+    senders: tuple[Service, ...]
+    #: Who subscribes to it on core NATS (readers of the records stream are not listed here: they
+    #: read ``durable`` channels through JetStream).
+    receivers: tuple[Service, ...]
     #: For request/reply channels, the payload type of the reply.
     reply: Any = None
     queue_group: str | None = None
@@ -92,6 +114,17 @@ class Channel[T]:
         session_id = subject[len(prefix) : len(subject) - len(suffix)]
         return session_id if SESSION_ID_PATTERN.match(session_id) else None
 
+    def describe_parties(self) -> str:
+        """Who sends and who receives, in words (for the AsyncAPI document)."""
+        receivers = ", ".join(self.receivers) or "nobody on core NATS"
+        if self.queue_group:
+            receivers += f" (queue group {self.queue_group})"
+        elif self.per_session and Service.NOVA in self.receivers:
+            receivers += " (the session's owner)"
+        if self.durable:
+            receivers += "; captured by the records stream for any subscriber"
+        return f"Sent by {', '.join(self.senders)}; received by {receivers}."
+
     def wildcard(self) -> str:
         """The subject with every session replaced by ``*`` (for taps and streams)."""
         return self.address.replace(_SESSION_TOKEN, "*")
@@ -110,6 +143,20 @@ class Channel[T]:
         if self._reply_decoder is None:
             raise TypeError(f"{self.name} has no reply")
         return _checked(self._reply_decoder, data, f"reply to {self.address}")
+
+
+def covering_wildcard(subjects: list[str]) -> str:
+    """The narrowest subject that covers all of ``subjects``: their common leading tokens plus
+    ``>`` (or the one subject itself). A subscription to several channels of a session uses it, so
+    a NATS user allowed to receive those channels is allowed this wildcard too."""
+    if len(subjects) == 1:
+        return subjects[0]
+    common: list[str] = []
+    for tokens in zip(*(s.split(".") for s in subjects), strict=False):
+        if len(set(tokens)) != 1:
+            break
+        common.append(tokens[0])
+    return ".".join([*common, ">"])
 
 
 @functools.lru_cache(maxsize=8192)
@@ -136,8 +183,8 @@ SESSIONS_START: Final = Channel[m.SessionStart](
     queue_group=WORKERS_QUEUE,
     summary="Ask a worker to own a session; a worker with room replies with its claim. "
     "A worker at capacity leaves the queue group, and refuses if asked in the meantime.",
-    sender="edge",
-    receivers="nova (queue group)",
+    senders=(Service.EDGE,),
+    receivers=(Service.NOVA,),
 )
 
 IN_AUDIO: Final = Channel[m.AudioIn](
@@ -145,8 +192,8 @@ IN_AUDIO: Final = Channel[m.AudioIn](
     address=f"voice.{_SESSION_TOKEN}.in.audio",
     payload=m.AudioIn,
     summary="Microphone audio, PCM16LE mono 16 kHz, with a per-session sequence number.",
-    sender="edge",
-    receivers="nova (the session's owner)",
+    senders=(Service.EDGE,),
+    receivers=(Service.NOVA,),
 )
 
 IN_TEXT: Final = Channel[m.TextIn](
@@ -154,8 +201,8 @@ IN_TEXT: Final = Channel[m.TextIn](
     address=f"voice.{_SESSION_TOKEN}.in.text",
     payload=m.TextIn,
     summary="Text the user typed.",
-    sender="edge",
-    receivers="nova (the session's owner)",
+    senders=(Service.EDGE,),
+    receivers=(Service.NOVA,),
 )
 
 IN_CONTROL: Final = Channel[m.Control](
@@ -164,9 +211,10 @@ IN_CONTROL: Final = Channel[m.Control](
     payload=m.Control,
     reply=m.ControlReply,
     summary="End of utterance, hang-up, client gone, keepalive from the edge, superseded owner; "
-    "resume is a request the owner answers.",
-    sender="edge",
-    receivers="nova (the session's owner)",
+    "resume is a request the owner answers. A worker that takes a session over sends SUPERSEDED "
+    "to the previous owner.",
+    senders=(Service.EDGE, Service.NOVA),
+    receivers=(Service.NOVA,),
 )
 
 OUT_AUDIO: Final = Channel[m.AudioOut](
@@ -174,8 +222,8 @@ OUT_AUDIO: Final = Channel[m.AudioOut](
     address=f"voice.{_SESSION_TOKEN}.out.audio",
     payload=m.AudioOut,
     summary="Assistant speech, PCM16LE mono 24 kHz, with its turn id and a sequence number.",
-    sender="nova",
-    receivers="edge",
+    senders=(Service.NOVA,),
+    receivers=(Service.EDGE,),
 )
 
 OUT_EVENT: Final = Channel[m.OutEvent](
@@ -183,8 +231,8 @@ OUT_EVENT: Final = Channel[m.OutEvent](
     address=f"voice.{_SESSION_TOKEN}.out.event",
     payload=m.OutEvent,
     summary="Interruption, turn start/end, tool call, usage, error, heartbeat, handover, resume.",
-    sender="nova",
-    receivers="edge",
+    senders=(Service.NOVA,),
+    receivers=(Service.EDGE,),
 )
 
 TRANSCRIPT: Final = Channel[m.Transcript](
@@ -192,8 +240,8 @@ TRANSCRIPT: Final = Channel[m.Transcript](
     address=f"voice.{_SESSION_TOKEN}.transcript",
     payload=m.Transcript,
     summary="What the user and the assistant said: role, text, SPECULATIVE or FINAL, turn id.",
-    sender="nova",
-    receivers="edge, transcripts, any subscriber",
+    senders=(Service.NOVA,),
+    receivers=(Service.EDGE,),
     durable=True,
 )
 
@@ -202,8 +250,8 @@ LIFECYCLE: Final = Channel[m.Lifecycle](
     address=f"voice.{_SESSION_TOKEN}.lifecycle",
     payload=m.Lifecycle,
     summary="Session started, handed over, suspended, resumed, ended (with the reason).",
-    sender="nova, edge",
-    receivers="transcripts, any subscriber",
+    senders=(Service.NOVA, Service.EDGE),
+    receivers=(),
     durable=True,
 )
 
@@ -214,8 +262,8 @@ AUTH_VALIDATE: Final = Channel[m.ValidateRequest](
     reply=m.ValidateReply,
     queue_group=AUTH_QUEUE,
     summary="Check a credential; the reply carries the principal and expiry, or a reason code.",
-    sender="edge, transcripts",
-    receivers="auth (queue group)",
+    senders=(Service.EDGE, Service.TRANSCRIPTS, Service.ANALYTICS),
+    receivers=(Service.AUTH,),
 )
 
 AUTH_DEV_TOKEN: Final = Channel[m.DevTokenRequest](
@@ -226,8 +274,8 @@ AUTH_DEV_TOKEN: Final = Channel[m.DevTokenRequest](
     queue_group=AUTH_QUEUE,
     summary="Development sign-in: a short-lived JWT from the dev issuer for a local user name. "
     "Refused with reason `disabled` unless the dev issuer is on.",
-    sender="edge (POST /api/dev/token)",
-    receivers="auth (queue group)",
+    senders=(Service.EDGE,),
+    receivers=(Service.AUTH,),
 )
 
 AUTH_CONFIG: Final = Channel[m.SignInConfigRequest](
@@ -237,8 +285,8 @@ AUTH_CONFIG: Final = Channel[m.SignInConfigRequest](
     reply=m.SignInConfig,
     queue_group=AUTH_QUEUE,
     summary="Which sign-in modes exist (API keys, dev issuer, OpenID Connect) and how to reach them.",
-    sender="edge (GET /api/config)",
-    receivers="auth (queue group)",
+    senders=(Service.EDGE,),
+    receivers=(Service.AUTH,),
 )
 
 ALL_CHANNELS: Final[tuple[Channel[Any], ...]] = (

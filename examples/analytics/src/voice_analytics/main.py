@@ -21,7 +21,12 @@ log = structlog.get_logger("voice_analytics")
 async def run(settings: AnalyticsSettings) -> None:
     stop = stop_on_signals()
     store = await StatsStore.open(settings.database)
-    bus = await Bus.connect(settings.nats_url, "analytics", retry_for=settings.nats_connect_retry)
+    bus = await Bus.connect(
+        settings.nats_url,
+        "analytics",
+        retry_for=settings.nats_connect_retry,
+        credentials=settings.nats_credentials(),
+    )
     js = bus.nc.jetstream()
     await ensure_records_stream(js, settings)
     consuming = asyncio.create_task(consume(js, store, settings.durable, stop))

@@ -90,7 +90,12 @@ async def run(settings: AuthSettings) -> None:
     validator = build_validator(settings, dev_issuer)
     if not len(keys) and validator is None:
         log.warning("no API keys and no JWT issuer configured: every credential will be refused")
-    bus = await Bus.connect(settings.nats_url, "auth", retry_for=settings.nats_connect_retry)
+    bus = await Bus.connect(
+        settings.nats_url,
+        "auth",
+        retry_for=settings.nats_connect_retry,
+        credentials=settings.nats_credentials(),
+    )
     service = AuthService(
         bus,
         keys,

@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -17,9 +18,6 @@ from voice_proto import Bus, BusError, channels
 from voice_proto import messages as m
 
 from . import protocol as p
-
-if TYPE_CHECKING:
-    from .app import Edge
 
 
 class DevTokenBody(BaseModel):
@@ -30,19 +28,17 @@ def _unavailable() -> JSONResponse:
     return JSONResponse({"error": "auth_unavailable"}, status_code=503, headers={"Retry-After": "2"})
 
 
-def api_router(edge: Edge) -> APIRouter:
+def api_router(bus: Callable[[], Bus], *, timeout: float, avatar_model: str | None = None) -> APIRouter:
+    """``bus()`` gives the edge's connection (raises voice_proto.BusError before it connects);
+    ``timeout``: seconds to wait for the auth service's answer; ``avatar_model``: the URL of the
+    operator's avatar model (EdgeSettings.avatar_url), None for the web app's built-in head."""
     router = APIRouter(prefix="/api")
-
-    def bus() -> Bus:
-        if edge.bus is None:
-            raise BusError("not connected")
-        return edge.bus
 
     @router.get("/config")
     async def config() -> JSONResponse:
         try:
             sign_in: m.SignInConfig = await bus().request(
-                channels.AUTH_CONFIG, m.SignInConfigRequest(), timeout=edge.settings.auth_timeout
+                channels.AUTH_CONFIG, m.SignInConfigRequest(), timeout=timeout
             )
         except BusError:
             return _unavailable()
@@ -65,7 +61,7 @@ def api_router(edge: Edge) -> APIRouter:
                     "protocols": list(p.PROTOCOLS),
                     "credential": ["bearer.<jwt>", "key.<api-key>"],
                 },
-                "avatar": {"model": model} if (model := edge.settings.avatar_url()) else None,
+                "avatar": {"model": avatar_model} if avatar_model else None,
             },
             headers={"Cache-Control": "no-store"},
         )
@@ -76,7 +72,7 @@ def api_router(edge: Edge) -> APIRouter:
             reply: m.DevTokenReply = await bus().request(
                 channels.AUTH_DEV_TOKEN,
                 m.DevTokenRequest(username=body.username),
-                timeout=edge.settings.auth_timeout,
+                timeout=timeout,
             )
         except BusError:
             return _unavailable()

@@ -1,7 +1,7 @@
 """Entry point: ``voice-edge``, configured by environment variables only.
 
-On SIGTERM the edge stops accepting, closes its clients with 1012 (they reconnect and resume on
-another edge), then stops the HTTP server.
+On SIGTERM the edge stops accepting, waits for its calls to end (up to EDGE_DRAIN_TIMEOUT), closes
+the rest with 1012 (they reconnect and resume on another edge), then stops the HTTP server.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import asyncio
 import structlog
 from voice_proto.ops import embedded_server, start_service, stop_on_signals
 
-from .app import Edge, create_app
+from .app import create_app
+from .gateway import Edge
 from .settings import EdgeSettings
 
 log = structlog.get_logger("voice_edge")

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import structlog
 from voice_proto import Bus, NoResponders, RequestTimeout, channels
 from voice_proto import messages as m
+
+from .clock import SYSTEM_CLOCK, Clock
 
 log = structlog.get_logger("voice_edge.placement")
 
 _RETRY_DELAY = 0.2
 
 
-async def place_session(bus: Bus, start: m.SessionStart, *, timeout: float) -> m.SessionClaim | None:
+async def place_session(
+    bus: Bus, start: m.SessionStart, *, timeout: float, clock: Clock = SYSTEM_CLOCK
+) -> m.SessionClaim | None:
     """The accepted claim, or None when no worker took the session within ``timeout`` seconds.
 
     No responders (every worker full or none running) and refusals are retried: a full worker has
@@ -22,12 +23,12 @@ async def place_session(bus: Bus, start: m.SessionStart, *, timeout: float) -> m
     retried, because a slow worker may still claim it; instead the session is hung up so that such
     a late claim ends at once.
     """
-    deadline = time.monotonic() + timeout
-    while (remaining := deadline - time.monotonic()) > 0:
+    deadline = clock.monotonic() + timeout
+    while (remaining := deadline - clock.monotonic()) > 0:
         try:
             claim: m.SessionClaim = await bus.request(channels.SESSIONS_START, start, timeout=remaining)
         except NoResponders:
-            await asyncio.sleep(min(_RETRY_DELAY, max(0.0, deadline - time.monotonic())))
+            await clock.sleep(min(_RETRY_DELAY, max(0.0, deadline - clock.monotonic())))
             continue
         except RequestTimeout:
             await bus.publish(
@@ -37,5 +38,5 @@ async def place_session(bus: Bus, start: m.SessionStart, *, timeout: float) -> m
         if claim.accepted:
             return claim
         log.info("worker refused the session", session_id=start.session_id, reason=claim.reason)
-        await asyncio.sleep(min(_RETRY_DELAY, max(0.0, deadline - time.monotonic())))
+        await clock.sleep(min(_RETRY_DELAY, max(0.0, deadline - clock.monotonic())))
     return None

@@ -1,66 +1,37 @@
-"""The browser protocol of ``/ws``: offered subprotocols, client messages, server events, codes.
+"""The browser protocol of ``/ws``, as types: offered subprotocols, client messages, server events.
 
 Two subprotocols: ``voice.v1`` (JSON text frames, audio base64) and ``voice.v1.binary`` (audio as
-binary frames both ways, everything else JSON text). The credential travels as another offered
-subprotocol because browsers cannot set headers on a WebSocket; it is never echoed back.
+binary frames both ways, everything else JSON text); :mod:`voice_edge.codec` frames each. The
+credential travels as another offered subprotocol because browsers cannot set headers on a
+WebSocket; it is never echoed back.
+
+Client messages are msgspec structs tagged by ``type``, server events structs tagged by ``event``,
+with camelCase wire names. :mod:`voice_edge.schema` generates the JSON Schema the web app and the
+test client are checked against (``web/src/net/protocol.schema.json``).
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 from dataclasses import dataclass
-from enum import IntEnum, StrEnum
-from typing import Any
+from typing import Annotated, Literal
 
 import msgspec
+from msgspec import UNSET, Meta, UnsetType
 from voice_proto import messages as m
-from voice_proto.auth import UNAVAILABLE_REASONS, Credential
+from voice_proto.auth import Credential, Refusal, classify_refusal
+
+from .codes import Close as Close
+from .codes import ErrorCode as ErrorCode
 
 JSON_PROTOCOL = "voice.v1"
 BINARY_PROTOCOL = "voice.v1.binary"
 PROTOCOLS = (JSON_PROTOCOL, BINARY_PROTOCOL)
 
 
-class Close(IntEnum):
-    """WebSocket close codes the edge uses."""
-
-    NORMAL = 1000
-    POLICY_VIOLATION = 1008  # too many bad messages
-    TOO_BIG = 1009  # a frame over the size limit
-    INTERNAL_ERROR = 1011  # the session failed on the server
-    SERVICE_RESTART = 1012  # the edge is shutting down: reconnect (and resume)
-    TRY_AGAIN_LATER = 1013  # no worker, or auth unavailable
-    BAD_OFFER = 4400  # no usable subprotocol, or a malformed session id
-    UNAUTHORIZED = 4401  # the credential was refused (or missing)
-    RESUME_REFUSED = 4403  # wrong or expired resume token, or the session is gone
-    TAKEN_OVER = 4409  # the session was resumed by another connection
-    RATE_LIMITED = 4429  # audio faster than real time, or too many failed sign-ins from this address
-    AUTH_EXPIRED = 4440  # the credential expired (or was revoked) and no fresh token came in time
-
-
-class ErrorCode(StrEnum):
-    """Stable codes of ``{"event":"error"}``; clients may switch on them."""
-
-    INVALID_JSON = "invalid_json"
-    INVALID_MESSAGE = "invalid_message"
-    UNKNOWN_TYPE = "unknown_type"
-    BAD_BASE64 = "bad_base64"
-    ODD_PCM_LENGTH = "odd_pcm_length"
-    TEXT_TOO_LONG = "text_too_long"
-    UNEXPECTED_BINARY = "unexpected_binary"
-    FRAME_TOO_LARGE = "frame_too_large"
-    RATE_LIMITED = "rate_limited"
-    TOO_MANY_ERRORS = "too_many_errors"
-    NO_WORKER = "no_worker"
-    WORKER_LOST = "worker_lost"
-    SESSION_FAILED = "session_failed"
-    AUTH_EXPIRED = "auth_expired"
-    AUTH_REFUSED = "auth_refused"
-    AUTH_UNAVAILABLE = "auth_unavailable"
-
-
 class ProtocolError(Exception):
+    """A client message the edge cannot take, as the ``error`` event's code and message."""
+
     def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(message)
         self.code = code
@@ -68,11 +39,6 @@ class ProtocolError(Exception):
 
 
 # --- the offer ------------------------------------------------------------------------------
-
-
-class CredentialKind(StrEnum):
-    API_KEY = "key"
-    BEARER = "bearer"
 
 
 @dataclass(frozen=True)
@@ -113,33 +79,49 @@ def parse_offer(offered: list[str]) -> Offer:
     return Offer(protocol, credential, resume_token, selected=protocol or None)
 
 
+def refusal_close(reason: str) -> tuple[int, str]:
+    """The close code and reason for a refused credential: the client's fault, or the server's."""
+    match classify_refusal(reason):
+        case Refusal.RATE_LIMITED:
+            return Close.RATE_LIMITED, "too many failed sign-ins"
+        case Refusal.UNAVAILABLE:
+            return Close.TRY_AGAIN_LATER, "authentication unavailable"
+    return Close.UNAUTHORIZED, f"unauthorized: {reason or 'refused'}"
+
+
 # --- client -> server -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ClientAudio:
-    pcm: bytes
-    end_of_utterance: bool = False
+class ClientAudio(msgspec.Struct, tag="audio", tag_field="type", rename="camel", frozen=True):
+    """Microphone audio, PCM16LE mono 16 kHz; `data` may be empty when `endOfUtterance` is true."""
+
+    pcm: Annotated[bytes, Meta(description="base64 PCM16LE (binary frames on voice.v1.binary)")] = (
+        msgspec.field(default=b"", name="data")
+    )
+    end_of_utterance: Annotated[bool, Meta(description="the user finished speaking")] = False
 
 
-@dataclass(frozen=True, slots=True)
-class ClientText:
-    text: str
+class ClientText(msgspec.Struct, tag="text", tag_field="type", frozen=True):
+    """Typed instead of spoken."""
+
+    text: Annotated[
+        str, Meta(pattern=r"\S", description="not blank; at most EDGE_MAX_TEXT_CHARS (2000) characters")
+    ]
 
 
-@dataclass(frozen=True, slots=True)
-class ClientEnd:
-    pass
+class ClientEnd(msgspec.Struct, tag="end", tag_field="type", frozen=True):
+    """End the session (the server closes with 1000)."""
 
 
-@dataclass(frozen=True, slots=True)
-class ClientAuth:
-    token: str
+class ClientAuth(msgspec.Struct, tag="auth", tag_field="type", frozen=True):
+    """A fresh token for the same principal, sent before the current one expires."""
+
+    token: Annotated[str, Meta(min_length=1, description="a JWT")]
 
 
 type ClientMessage = ClientAudio | ClientText | ClientEnd | ClientAuth
 
-_json_decoder = msgspec.json.Decoder()
+_client_decoder: msgspec.json.Decoder[ClientMessage] = msgspec.json.Decoder(ClientMessage)
 
 
 def check_pcm(pcm: bytes) -> bytes:
@@ -149,133 +131,188 @@ def check_pcm(pcm: bytes) -> bytes:
 
 
 def parse_text_frame(raw: str, *, max_text_chars: int) -> ClientMessage:
+    """A JSON text frame as a client message; raises ProtocolError with the stable code."""
     try:
-        data: Any = _json_decoder.decode(raw)
+        message = _client_decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError(_validation_code(str(exc)), str(exc)) from None
     except msgspec.DecodeError:
         raise ProtocolError(ErrorCode.INVALID_JSON, "the message is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "a message is a JSON object with a `type`")
-    kind = data.get("type")
-    if kind == "audio":
-        return _parse_audio(data)
-    if kind == "text":
-        text = data.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise ProtocolError(ErrorCode.INVALID_MESSAGE, "`text` must be a non-empty string")
-        if len(text) > max_text_chars:
-            raise ProtocolError(ErrorCode.TEXT_TOO_LONG, f"text is limited to {max_text_chars} characters")
-        return ClientText(text)
-    if kind == "end":
-        return ClientEnd()
-    if kind == "auth":
-        token = data.get("token")
-        if not isinstance(token, str) or not token:
-            raise ProtocolError(ErrorCode.INVALID_MESSAGE, "`token` must be a non-empty string")
-        return ClientAuth(token)
-    if not isinstance(kind, str):
-        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "a message needs a string `type`")
-    raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind[:40]!r}")
+    if isinstance(message, ClientAudio):
+        if not message.pcm and not message.end_of_utterance:
+            raise ProtocolError(ErrorCode.INVALID_MESSAGE, "`data` is missing")
+        check_pcm(message.pcm)
+    elif isinstance(message, ClientText) and len(message.text) > max_text_chars:
+        raise ProtocolError(ErrorCode.TEXT_TOO_LONG, f"text is limited to {max_text_chars} characters")
+    return message
 
 
-def _parse_audio(data: dict[str, Any]) -> ClientAudio:
-    end_of_utterance = data.get("endOfUtterance", False)
-    if not isinstance(end_of_utterance, bool):
-        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "`endOfUtterance` must be true or false")
-    encoded = data.get("data", "")
-    if not isinstance(encoded, str):
-        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "`data` must be base64 text")
-    if not encoded and not end_of_utterance:
-        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "`data` is missing")
-    try:
-        pcm = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise ProtocolError(ErrorCode.BAD_BASE64, "`data` is not valid base64") from None
-    return ClientAudio(check_pcm(pcm), end_of_utterance)
+def _validation_code(error: str) -> ErrorCode:
+    """The stable code for msgspec's validation error, from what it names: an unknown tag, or
+    undecodable base64 (its messages end with the path, e.g. ``- at `$.type```)."""
+    if error.startswith("Invalid value") and error.endswith("- at `$.type`"):
+        return ErrorCode.UNKNOWN_TYPE
+    if error.startswith("Invalid base64"):
+        return ErrorCode.BAD_BASE64
+    return ErrorCode.INVALID_MESSAGE
 
 
 # --- server -> client -------------------------------------------------------------------------
 
-_json_encoder = msgspec.json.Encoder()
+
+type Role = Literal["user", "assistant"]
+type Stage = Literal["speculative", "final"]
+
+_ROLES: dict[m.Role, Role] = {m.Role.USER: "user", m.Role.ASSISTANT: "assistant"}
+_STAGES: dict[m.Stage, Stage] = {m.Stage.SPECULATIVE: "speculative", m.Stage.FINAL: "final"}
 
 
-def render(event: str, **fields: Any) -> str:
-    return _json_encoder.encode({"event": event, **fields}).decode()
+class SessionEvent(msgspec.Struct, tag="session", tag_field="event", rename="camel"):
+    """Always the first event: the session and how to resume it."""
+
+    session_id: str
+    resume_token: str
+    input_rate: Annotated[int, Meta(description="Hz of the audio the client sends")]
+    output_rate: Annotated[int, Meta(description="Hz of the audio the client gets")]
+    expires_at: (
+        Annotated[float, Meta(description="Unix seconds when the bearer token expires; absent for API keys")]
+        | UnsetType
+    ) = UNSET
+
+
+class AuthEvent(msgspec.Struct, tag="auth", tag_field="event", rename="camel"):
+    """A bearer token's renewal: the client sends a fresh one before `expiresAt`."""
+
+    state: Annotated[
+        Literal["expiring", "refreshed"],
+        Meta(description="expiring: renew before expiresAt; refreshed: the fresh token was taken"),
+    ]
+    expires_at: float
+
+
+class MediaEvent(msgspec.Struct, tag="media", tag_field="event"):
+    """Assistant audio, PCM16LE mono 24 kHz."""
+
+    data: Annotated[bytes, Meta(description="base64 PCM16LE (binary frames on voice.v1.binary)")]
+
+
+class StopEvent(msgspec.Struct, tag="stop", tag_field="event", rename="camel"):
+    """The user interrupted: flush playback now. No audio of that turn follows."""
+
+    turn_id: int
+
+
+class TranscriptEvent(msgspec.Struct, tag="transcript", tag_field="event", rename="camel"):
+    """What was said: speculative text until the final one."""
+
+    turn_id: int
+    role: Role
+    text: str
+    stage: Stage
+    interrupted: bool
+
+
+class TurnEvent(msgspec.Struct, tag="turn", tag_field="event", rename="camel"):
+    """A turn started or ended."""
+
+    turn_id: int
+    role: Role
+    state: Literal["started", "ended"]
+    reason: Annotated[str, Meta(description="why it ended; only when ended")] | UnsetType = UNSET
+
+
+class ToolEvent(msgspec.Struct, tag="tool", tag_field="event", rename="camel"):
+    """A tool call of the assistant, as it starts and as it completes or fails."""
+
+    turn_id: int
+    call_id: str
+    name: str
+    status: Annotated[str, Meta(description="started, completed or failed")]
+    arguments: Annotated[str, Meta(description="JSON text")]
+    result: Annotated[str, Meta(description="JSON text; empty until the call is done")]
+
+
+class UsageEvent(msgspec.Struct, tag="usage", tag_field="event", rename="camel"):
+    """Tokens the model used since the last usage event."""
+
+    input_tokens: int
+    output_tokens: int
+
+
+class ErrorEvent(msgspec.Struct, tag="error", tag_field="event"):
+    """Something went wrong; the close table says whether the session goes on."""
+
+    code: Annotated[str, Meta(description="an ErrorCode, or a code the engine reports")]
+    message: str
+
+
+type ServerEvent = (
+    SessionEvent
+    | AuthEvent
+    | MediaEvent
+    | StopEvent
+    | TranscriptEvent
+    | TurnEvent
+    | ToolEvent
+    | UsageEvent
+    | ErrorEvent
+)
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode(event: ServerEvent) -> str:
+    """A server event as its JSON text frame."""
+    return _encoder.encode(event).decode()
 
 
 def media_event(pcm: bytes) -> str:
-    # Built by hand: it is the hot path, and base64 never needs JSON escaping.
+    """``encode(MediaEvent(pcm))``, built by hand: it is the hot path, and base64 never needs
+    JSON escaping."""
     return '{"event":"media","data":"' + base64.b64encode(pcm).decode("ascii") + '"}'
 
 
 def session_event(session_id: str, resume_token: str, expires_at: float = 0.0) -> str:
     """``expiresAt``: when the session's bearer token expires (absent for API keys)."""
-    fields: dict[str, Any] = {"expiresAt": expires_at} if expires_at else {}
-    return render(
-        "session",
-        sessionId=session_id,
-        resumeToken=resume_token,
-        inputRate=m.INPUT_RATE,
-        outputRate=m.OUTPUT_RATE,
-        **fields,
+    return encode(
+        SessionEvent(session_id, resume_token, m.INPUT_RATE, m.OUTPUT_RATE, expires_at=expires_at or UNSET)
     )
 
 
-def auth_event(state: str, expires_at: float) -> str:
+def auth_event(state: Literal["expiring", "refreshed"], expires_at: float) -> str:
     """``expiring``: send ``{"type":"auth","token":...}`` before ``expiresAt``; ``refreshed``: done."""
-    return render("auth", state=state, expiresAt=expires_at)
-
-
-def refusal_close(reason: str) -> tuple[int, str]:
-    """The close code and reason for a refused credential: the client's fault, or the server's."""
-    if reason == "rate_limited":
-        return Close.RATE_LIMITED, "too many failed sign-ins"
-    if reason in UNAVAILABLE_REASONS:
-        return Close.TRY_AGAIN_LATER, "authentication unavailable"
-    return Close.UNAUTHORIZED, f"unauthorized: {reason or 'refused'}"
+    return encode(AuthEvent(state, expires_at))
 
 
 def error_event(code: ErrorCode | str, message: str) -> str:
-    return render("error", code=str(code), message=message)
+    return encode(ErrorEvent(str(code), message))
 
 
 def transcript_event(t: m.Transcript) -> str:
-    return render(
-        "transcript",
-        turnId=t.turn_id,
-        role=t.role.value.lower(),
-        text=t.text,
-        stage=t.stage.value.lower(),
-        interrupted=t.interrupted,
-    )
+    return encode(TranscriptEvent(t.turn_id, _ROLES[t.role], t.text, _STAGES[t.stage], t.interrupted))
 
 
-def out_event(event: m.OutEvent) -> str | None:
+def client_event(event: m.OutEvent) -> ServerEvent | None:
     """The client's view of a worker event (None: not for the client)."""
     match event:
         case m.Interrupted():
-            return render("stop", turnId=event.turn_id)
+            return StopEvent(event.turn_id)
         case m.TurnStarted():
-            return render("turn", turnId=event.turn_id, role=event.role.value.lower(), state="started")
+            return TurnEvent(event.turn_id, _ROLES[event.role], "started")
         case m.TurnEnded():
-            return render(
-                "turn",
-                turnId=event.turn_id,
-                role=event.role.value.lower(),
-                state="ended",
-                reason=event.reason,
-            )
+            return TurnEvent(event.turn_id, _ROLES[event.role], "ended", event.reason)
         case m.ToolCall():
-            return render(
-                "tool",
-                turnId=event.turn_id,
-                callId=event.call_id,
-                name=event.name,
-                status=event.status,
-                arguments=event.arguments,
-                result=event.result,
+            return ToolEvent(
+                event.turn_id, event.call_id, event.name, event.status, event.arguments, event.result
             )
         case m.Usage():
-            return render("usage", inputTokens=event.input_tokens, outputTokens=event.output_tokens)
+            return UsageEvent(event.input_tokens, event.output_tokens)
         case m.ErrorEvent():
-            return error_event(event.code, event.message)
+            return ErrorEvent(event.code, event.message)
     return None
+
+
+def out_event(event: m.OutEvent) -> str | None:
+    """:func:`client_event` as its text frame."""
+    rendered = client_event(event)
+    return None if rendered is None else encode(rendered)

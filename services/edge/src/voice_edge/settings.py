@@ -39,7 +39,10 @@ class EdgeSettings(ServiceSettings, RecordsStreamSettings):
     history_turns: int = Field(default=40, ge=0)
     #: The built web app served at / (nothing is served there when it does not exist).
     web_dir: Path = Path(__file__).resolve().parents[4] / "web" / "dist"
-    #: Seconds the edge waits for its sessions to close on shutdown.
+    #: Seconds a stopping edge waits for its calls to end by themselves (it takes no new ones
+    #: meanwhile) before it closes the rest with 1012; keep the pod's grace period above it.
+    drain_timeout: float = Field(default=180.0, ge=0)
+    #: Seconds the edge then waits for the clients it closed to go.
     shutdown_grace: float = Field(default=5.0, ge=0)
     #: A folder of avatar models (glTF/GLB) served at /avatar/ (nothing is served when unset).
     avatar_dir: Path | None = None

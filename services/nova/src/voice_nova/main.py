@@ -19,7 +19,12 @@ async def run(settings: NovaSettings) -> None:
     stop = stop_on_signals()
     factory = engine_factory(settings.engine, settings)
     await factory.load()
-    bus = await Bus.connect(settings.nats_url, "nova", retry_for=settings.nats_connect_retry)
+    bus = await Bus.connect(
+        settings.nats_url,
+        "nova",
+        retry_for=settings.nats_connect_retry,
+        credentials=settings.nats_credentials(),
+    )
     worker = Worker(
         bus,
         factory,
@@ -32,7 +37,10 @@ async def run(settings: NovaSettings) -> None:
     await worker.start()
 
     async def ready() -> dict[str, bool]:
-        return {"nats": bus.connected, "claiming": worker.has_room}
+        # The probe server starts once the engine has loaded, so this is "engine loaded and NATS
+        # connected". A full worker stays ready: PodDisruptionBudgets count ready pods, and it takes
+        # no claims anyway (it has left the queue group); how full it is is a metric.
+        return {"nats": bus.connected}
 
     probes = probe_server(ready, settings.http_host, settings.http_port)
     probes_task = asyncio.create_task(probes.serve())

@@ -51,6 +51,12 @@ class Worker:
             callbacks=[lambda _options: [metrics.Observation(len(self.sessions), {"worker": worker_id})]],
             description="Sessions this worker owns",
         )
+        _meter.create_observable_gauge(
+            "voice_worker_capacity",
+            callbacks=[lambda _options: [metrics.Observation(self.max_sessions, {"worker": worker_id})]],
+            description="Sessions this worker can own at once (NOVA_MAX_SESSIONS); autoscaling "
+            "on sessions divides voice_worker_sessions by it",
+        )
 
     @property
     def has_room(self) -> bool:

@@ -45,7 +45,12 @@ async def serve(settings: TranscriptsSettings) -> None:
     elif not await is_current(engine):
         log.error("the database schema is not current: run `voice-transcripts migrate`")
     store = Store(engine)
-    bus = await Bus.connect(settings.nats_url, "transcripts", retry_for=settings.nats_connect_retry)
+    bus = await Bus.connect(
+        settings.nats_url,
+        "transcripts",
+        retry_for=settings.nats_connect_retry,
+        credentials=settings.nats_credentials(),
+    )
     js = bus.nc.jetstream()
     await ensure_records_stream(js, settings)
     intake = Intake(

@@ -1,0 +1,149 @@
+"""What each service may publish and subscribe to on NATS, derived from the channel table.
+
+Every service connects as a NATS user of its own (:class:`voice_proto.channels.Service`), allowed
+exactly what the channel table says it sends and receives, so a channel added to the table is
+granted to the roles it names and to nobody else (and the tests, which run with these permissions,
+fail when a service uses a channel the table does not give it):
+
+- publish: the subject of every channel the role sends on (a request is a publish too);
+- subscribe: the channels it receives; a role that receives several channels of a session gets
+  their covering wildcard (``Bus.subscribe_session`` makes one subscription of them), and every
+  other channel under that wildcard is denied, which NATS filters out of such a subscription;
+- replies: a role that receives requests may answer them (NATS ``allow_responses``: only to the
+  reply subject of a request it was delivered); a role that sends requests gets its replies on an
+  inbox prefix of its own, ``_INBOX.<role>``, which no other role may subscribe to;
+- JetStream: the API of the records stream (``VOICE_RECORDS``) for the roles that use it: ensuring
+  the stream, and for its readers a durable consumer's API and acknowledgements. Nobody else can
+  read what the stream keeps.
+
+``python -m voice_proto.permissions --write helm/voice/files/nats-permissions.json`` writes the
+table the Helm chart renders into ``nats.conf``; a test fails when the committed copy disagrees.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass
+from typing import Any, Final
+
+from .channels import ALL_CHANNELS, Service, covering_wildcard, inbox_prefix
+from .generated import document_command
+from .streams import RECORDS_STREAM
+
+_JS_API: Final = "$JS.API"
+
+
+class StreamAccess(enum.Enum):
+    #: Create the stream, or add the subjects the contract grew (``ensure_records_stream``).
+    ENSURE = "ensure"
+    #: ENSURE, plus durable consumers of the stream: create, inspect, fetch, acknowledge.
+    READ = "read"
+
+
+#: Who uses the records stream, and how. A role missing here cannot reach it at all.
+RECORDS_ACCESS: Final[dict[Service, StreamAccess]] = {
+    Service.EDGE: StreamAccess.ENSURE,
+    Service.TRANSCRIPTS: StreamAccess.READ,
+    Service.ANALYTICS: StreamAccess.READ,
+}
+
+
+def records_api_subjects(access: StreamAccess) -> list[str]:
+    """The JetStream API subjects a user of the records stream publishes to."""
+    stream = RECORDS_STREAM
+    subjects = [f"{_JS_API}.STREAM.{verb}.{stream}" for verb in ("INFO", "CREATE", "UPDATE")]
+    if access is StreamAccess.READ:
+        subjects += [
+            f"{_JS_API}.CONSUMER.CREATE.{stream}.>",
+            f"{_JS_API}.CONSUMER.DURABLE.CREATE.{stream}.>",
+            f"{_JS_API}.CONSUMER.INFO.{stream}.*",
+            f"{_JS_API}.CONSUMER.MSG.NEXT.{stream}.*",
+            f"$JS.ACK.{stream}.>",
+        ]
+    return subjects
+
+
+@dataclass(frozen=True)
+class Permissions:
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+    #: Subjects filtered out of the role's wildcard subscriptions (and refused to subscribe to).
+    subscribe_deny: tuple[str, ...]
+    #: May answer the requests it receives.
+    respond: bool
+
+    def server_config(self) -> dict[str, Any]:
+        """The user's ``permissions`` block of a nats-server configuration (JSON is valid there)."""
+        config: dict[str, Any] = {}
+        if self.publish:
+            config["publish"] = {"allow": list(self.publish)}
+        elif not self.respond:
+            config["publish"] = {"deny": [">"]}
+        # With allow_responses and no publish list, NATS allows responses and nothing else.
+        subscribe: dict[str, list[str]] = (
+            {"allow": list(self.subscribe)} if self.subscribe else {"deny": [">"]}
+        )
+        if self.subscribe and self.subscribe_deny:
+            subscribe["deny"] = list(self.subscribe_deny)
+        config["subscribe"] = subscribe
+        if self.respond:
+            config["allow_responses"] = True
+        return config
+
+
+def permissions(role: Service) -> Permissions:
+    sends = [c for c in ALL_CHANNELS if role in c.senders]
+    receives = [c for c in ALL_CHANNELS if role in c.receivers]
+    publish = [c.wildcard() for c in sends]
+    requests = any(c.reply is not None for c in sends)
+    subscribe = [c.wildcard() for c in receives if not c.per_session]
+    session_channels = [c.wildcard() for c in receives if c.per_session]
+    deny: list[str] = []
+    if session_channels:
+        covering = covering_wildcard(session_channels)
+        subscribe.append(covering)
+        deny = [c.wildcard() for c in ALL_CHANNELS if c not in receives and _within(c.wildcard(), covering)]
+    if requests or role in RECORDS_ACCESS:  # JetStream's API is request/reply too
+        subscribe.append(f"{inbox_prefix(role)}.>")
+    access = RECORDS_ACCESS.get(role)
+    if access is not None:
+        publish += records_api_subjects(access)
+    return Permissions(
+        publish=tuple(publish),
+        subscribe=tuple(subscribe),
+        subscribe_deny=tuple(deny),
+        respond=any(c.reply is not None for c in receives),
+    )
+
+
+def permissions_document() -> dict[str, dict[str, Any]]:
+    """Every role's ``permissions`` block, by role name."""
+    return {role.value: permissions(role).server_config() for role in Service}
+
+
+def _within(subject: str, pattern: str) -> bool:
+    """True when every subject matched by ``subject`` (which may hold wildcards) matches ``pattern``."""
+    tokens, wanted = subject.split("."), pattern.split(".")
+    for i, want in enumerate(wanted):
+        if want == ">":
+            return len(tokens) > i
+        if i >= len(tokens) or tokens[i] == ">":
+            return False
+        if want != "*" and tokens[i] != want:
+            return False
+    return len(tokens) == len(wanted)
+
+
+def render() -> str:
+    return json.dumps(permissions_document(), indent=2) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    return document_command(
+        argv, description=__doc__, render=render, load=json.loads, source="voice_proto.channels"
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,55 @@
+"""How a connection ends (what its worker is told, the close code its client gets), and the two
+callables through which a session's side jobs talk back to it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from voice_proto import messages as m
+
+from . import protocol as p
+
+
+class Outcome(Enum):
+    """How a connection ended, which decides what the worker is told."""
+
+    HANGUP = "hangup"  # the client sent end: the session ends
+    CLIENT_GONE = "client_gone"  # the socket dropped: the session waits for a resume
+    SHUTDOWN = "edge_shutdown"  # this edge is stopping: the client reconnects and resumes
+    ABUSE = "abuse"  # closed for bad behaviour: the session ends
+    TAKEN_OVER = "taken_over"  # another connection resumed the session
+    FAILED = "failed"  # the session cannot go on (no worker, fatal engine error)
+    EXPIRED = "auth_expired"  # the credential expired and was not renewed: the session ends
+
+    @property
+    def control(self) -> tuple[m.ControlKind, str] | None:
+        """What the session's worker is told (control kind, reason); None: nothing."""
+        return _CONTROLS[self]
+
+
+_CONTROLS: dict[Outcome, tuple[m.ControlKind, str] | None] = {
+    Outcome.HANGUP: (m.ControlKind.HANGUP, ""),
+    Outcome.ABUSE: (m.ControlKind.HANGUP, ""),
+    Outcome.FAILED: (m.ControlKind.HANGUP, ""),
+    Outcome.CLIENT_GONE: (m.ControlKind.CLIENT_GONE, ""),
+    Outcome.SHUTDOWN: (m.ControlKind.CLIENT_GONE, ""),
+    Outcome.EXPIRED: (m.ControlKind.HANGUP, Outcome.EXPIRED.value),
+    Outcome.TAKEN_OVER: None,  # the session is another connection's now
+}
+
+
+@dataclass(frozen=True)
+class CloseRequest:
+    """Close the client with ``code`` and ``reason``; ``outcome`` says what the worker is told."""
+
+    code: int
+    reason: str
+    outcome: Outcome
+
+
+#: Send the client an event (an error, an auth notice).
+type Tell = Callable[[p.ServerEvent], Awaitable[None]]
+#: Ask the session to end; the first request wins.
+type RequestClose = Callable[[CloseRequest], None]

@@ -1,0 +1,161 @@
+"""A session's tie to its worker, on a fake clock: keepalives, heartbeats, handover when the worker
+falls silent or lets the session go, and the end when no worker is left. Placement goes over a
+real NATS server to a worker's side of ``voice.sessions.start`` played by the test."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from voice_edge import protocol as p
+from voice_edge.outcome import CloseRequest, Outcome
+from voice_edge.settings import EdgeSettings
+from voice_edge.worker_link import WorkerLink
+from voice_proto import Bus, channels
+from voice_proto import messages as m
+from voice_testkit.clock import FakeClock
+from voice_testkit.ports import RecordedSession
+from voice_testkit.recorder import Recorder
+
+SID = "link-test-session-000001"
+HISTORY = [m.HistoryTurn(role=m.Role.USER, text="what time is it")]
+HEARTBEAT_TIMEOUT = 4.0
+
+
+@pytest.fixture
+async def workers(own_bus: Bus) -> Recorder:
+    """The workers' side of ``voice.sessions.start``: every request is claimed."""
+    claim = m.SessionClaim(accepted=True, worker_id="w1", resume_token="tok")
+    return await Recorder().listen(own_bus, channels.SESSIONS_START, answer=lambda _start: claim)
+
+
+async def starts(workers: Recorder, count: int) -> list[m.SessionStart]:
+    """The first ``count`` requests to place the session (waits for them)."""
+    await workers.wait_for(m.SessionStart, lambda _s: len(workers.of_type(m.SessionStart)) >= count)
+    return workers.of_type(m.SessionStart)
+
+
+@pytest.fixture
+async def to_worker(own_bus: Bus) -> Recorder:
+    """What the edge says to the session's worker and about the session."""
+    recorder = await Recorder().listen(own_bus, channels.IN_CONTROL, SID)
+    return await recorder.listen(own_bus, channels.LIFECYCLE, SID)
+
+
+class Link:
+    def __init__(self, bus: Bus, *, keepalive_interval: float = 1000.0) -> None:
+        self.clock = FakeClock()
+        self.session = RecordedSession()
+        settings = EdgeSettings(
+            heartbeat_timeout=HEARTBEAT_TIMEOUT, keepalive_interval=keepalive_interval, start_timeout=1.0
+        )
+        self.link = WorkerLink(
+            bus,
+            SID,
+            settings=settings,
+            handover_request=self.handover_request,
+            tell=self.session.tell,
+            close=self.session.close,
+            clock=self.clock,
+        )
+        self.task: asyncio.Task[None] | None = None
+
+    def handover_request(self) -> m.SessionStart:
+        return m.SessionStart(session_id=SID, principal="alice", handover=True, history=HISTORY, greet=False)
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(self.link.run())
+        await self.clock.sleeping(2)  # the keepalive and the heartbeat watch
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+
+@pytest.fixture
+async def link(own_bus: Bus) -> AsyncIterator[Link]:
+    link = Link(own_bus)
+    await link.start()
+    yield link
+    await link.stop()
+
+
+async def test_keepalives_tell_the_worker_that_the_edge_still_serves_the_session(
+    own_bus: Bus, to_worker: Recorder
+) -> None:
+    link = Link(own_bus, keepalive_interval=2.0)
+    await link.start()
+    try:
+        await link.clock.advance(2.0)
+        await to_worker.wait_for(m.Control, lambda c: c.kind is m.ControlKind.KEEPALIVE)
+        await link.clock.advance(2.0)
+        await link.clock.sleeping(2)
+        await to_worker.wait_for(m.Control, lambda _c: len(to_worker.of_type(m.Control)) == 2)
+        assert {c.kind for c in to_worker.of_type(m.Control)} == {m.ControlKind.KEEPALIVE}
+    finally:
+        await link.stop()
+
+
+async def test_heartbeats_keep_the_session_on_its_worker(link: Link, workers: Recorder) -> None:
+    for _ in range(3):
+        await link.clock.advance(HEARTBEAT_TIMEOUT - 1)
+        link.link.heartbeat()
+    await link.clock.advance(HEARTBEAT_TIMEOUT - 1)
+    assert workers.of_type(m.SessionStart) == []
+    assert link.session.told == []
+
+
+async def test_a_silent_worker_hands_the_session_over_with_its_finished_turns(
+    link: Link, workers: Recorder
+) -> None:
+    await link.clock.advance(HEARTBEAT_TIMEOUT)
+    [start] = await starts(workers, 1)
+    assert start.handover
+    assert start.history == HISTORY
+    assert not start.greet
+    # The new worker's claim counts as its first heartbeat.
+    await link.clock.sleeping(2)
+    await link.clock.advance(HEARTBEAT_TIMEOUT - 0.5)
+    assert len(workers.of_type(m.SessionStart)) == 1
+    await link.clock.advance(0.5)
+    await starts(workers, 2)
+    assert link.session.told == []
+    assert link.session.closes == []
+
+
+async def test_a_worker_that_lets_the_session_go_hands_it_over_at_once(link: Link, workers: Recorder) -> None:
+    link.link.released()
+    [start] = await starts(workers, 1)  # no time passed
+    assert start.session_id == SID
+    assert link.clock.monotonic() == 0
+    assert link.session.closes == []
+
+
+async def test_when_no_worker_takes_the_session_the_client_is_told_and_the_session_closes(
+    link: Link, to_worker: Recorder
+) -> None:
+    link.link.released()  # and nobody answers voice.sessions.start
+
+    async def retry_until_closed() -> None:
+        while not link.session.closes:
+            await link.clock.sleeping(2)
+            await link.clock.advance(0.2)
+
+    await asyncio.wait_for(retry_until_closed(), 10)
+    assert link.session.closes == [CloseRequest(p.Close.TRY_AGAIN_LATER, "worker lost", Outcome.FAILED)]
+    assert link.session.told == [
+        p.ErrorEvent(p.ErrorCode.WORKER_LOST, "the session's worker stopped and no other is available")
+    ]
+    ended = await to_worker.wait_for(m.Lifecycle)
+    assert (ended.kind, ended.reason, ended.principal) == (m.LifecycleKind.ENDED, "worker_lost", "alice")
+    assert 1.0 <= link.clock.monotonic() < 1.5  # the start timeout
+    assert link.task is not None
+    await asyncio.wait_for(link.task, 5)  # the link is done
+
+
+async def test_controls_reach_the_sessions_worker(link: Link, to_worker: Recorder) -> None:
+    await link.link.control(m.ControlKind.HANGUP, reason="auth_expired")
+    control = await to_worker.wait_for(m.Control)
+    assert (control.kind, control.reason) == (m.ControlKind.HANGUP, "auth_expired")
