@@ -13,6 +13,8 @@ export default defineConfig({
     sourcemap: true,
     // One file per worklet, loaded by URL: they run in the audio rendering thread.
     assetsInlineLimit: 0,
+    // three.js is one chunk of about 600 kB (150 kB gzip), loaded only after sign-in.
+    chunkSizeWarningLimit: 700,
   },
   server: {
     proxy: {

@@ -13,11 +13,13 @@ from playwright.sync_api import Browser, sync_playwright
 #: Debian's chromium package (scripts/bootstrap.sh installs it for ./check).
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 
-#: Headless as root on a machine whose only network is loopback: no sandbox (root), no GPU, and none
-#: of Chromium's own background connections, which this network refuses.
+#: Headless as root on a machine whose only network is loopback: no sandbox (root), no GPU (WebGL is
+#: drawn by SwiftShader, on the CPU, which Chromium may otherwise stop offering), and none of
+#: Chromium's own background connections, which this network refuses.
 QUIET = [
     "--no-sandbox",
     "--disable-gpu",
+    "--enable-unsafe-swiftshader",
     "--disable-quic",
     "--no-first-run",
     "--disable-background-networking",

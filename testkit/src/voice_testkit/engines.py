@@ -1,9 +1,11 @@
 """A scripted speech engine for tests of turn flow and interruption.
 
-Use it with NOVA_ENGINE=scripted (an entry point of this package). It obeys typed text:
+Use it with NOVA_ENGINE=scripted (an entry point of this package), or NOVA_ENGINE=scripted-greeting,
+which also greets with a two-second turn when the session starts. It obeys typed text:
 - ``speak <n>``: one assistant turn of ``n`` 20 ms chunks, paced in real time; each chunk starts
   with its turn id, its index and a late flag (three little-endian uint16) so a test can tell
-  whose audio it hears;
+  whose audio it hears, and goes on with a babble of vowels (/a/ /i/ /u/ /o/ /e/, one syllable
+  every 240 ms) so that a face can speak with it;
 - ``interrupt`` (or any audio while it speaks): reports the interruption, then, like a model whose
   audio was already on the way, still emits three chunks of that turn (flagged late), which must
   never reach a client;
@@ -15,17 +17,69 @@ Use it with NOVA_ENGINE=scripted (an entry point of this package). It obeys type
 from __future__ import annotations
 
 import asyncio
+import functools
+import math
 import struct
 
-from voice_nova.engine import Engine, EngineFactory, QueuedEngine, SessionSetup
+import numpy as np
+import numpy.typing as npt
+from voice_nova.engine import Engine, EngineContext, EngineFactory, QueuedEngine, SessionSetup
 from voice_proto import messages as m
 
 CHUNK_BYTES = 960  # 20 ms at 24 kHz
 LATE_CHUNKS = 3
+#: The greeting of GreetingScriptedFactory: two seconds.
+GREETING_CHUNKS = 100
+
+_RATE = m.OUTPUT_RATE
+#: Formants (Hz) of the babble's vowels, a man's averages (Peterson & Barney 1952).
+_VOWELS = ((730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (570, 840, 2410), (530, 1840, 2480))
+_SYLLABLE_S = 0.24
+
+
+@functools.cache
+def _babble() -> bytes:
+    """One cycle of the babble, PCM16LE at 24 kHz: each vowel a syllable made by a formant
+    synthesiser (a 125 Hz pulse train through three resonators), with a short closure before it;
+    the cycle is a whole number of chunks, so chunk ``i`` takes its samples at ``i * 480``."""
+    syllable = round(_SYLLABLE_S * _RATE)
+    out = np.zeros(syllable * len(_VOWELS))
+    for v, formants in enumerate(_VOWELS):
+        source = np.zeros(syllable)
+        source[:: _RATE // 125] = 1.0
+        wave = _resonate(source, 0, 100)
+        for hz, bandwidth in zip(formants, (80, 100, 150), strict=True):
+            wave = _resonate(wave, hz, bandwidth)
+        wave = np.diff(wave, prepend=0.0)
+        t = np.arange(syllable) / _RATE
+        # closure 30 ms, onset 30 ms, vowel, offset 40 ms
+        envelope = np.clip((t - 0.03) / 0.03, 0, 1) * np.clip((_SYLLABLE_S - t) / 0.04, 0, 1)
+        steady = np.sqrt(np.mean(wave[syllable // 2 :] ** 2)) + 1e-12
+        out[v * syllable : (v + 1) * syllable] = wave * envelope / steady
+    level = 10 ** (-18 / 20)  # dBFS RMS of the vowels
+    return np.clip(out * level * 32767, -32767, 32767).astype("<i2").tobytes()
+
+
+def _resonate(x: npt.NDArray[np.float64], hz: float, bandwidth: float) -> npt.NDArray[np.float64]:
+    """A two-pole resonator at ``hz`` with unity gain at 0 Hz (Klatt 1980)."""
+    t = 1 / _RATE
+    c = -math.exp(-2 * math.pi * bandwidth * t)
+    b = 2 * math.exp(-math.pi * bandwidth * t) * math.cos(2 * math.pi * hz * t)
+    a = 1 - b - c
+    y = np.zeros_like(x)
+    y1 = y2 = 0.0
+    for n, value in enumerate(x.tolist()):
+        y0 = a * value + b * y1 + c * y2
+        y[n] = y0
+        y2, y1 = y1, y0
+    return y
 
 
 def chunk(turn_id: int, index: int, *, late: bool = False) -> bytes:
-    return struct.pack("<HHH", turn_id, index, late) + bytes(CHUNK_BYTES - 6)
+    head = struct.pack("<HHH", turn_id, index, late)
+    babble = _babble()
+    start = (index * CHUNK_BYTES + len(head)) % len(babble)
+    return head + babble[start : start + CHUNK_BYTES - len(head)]
 
 
 def chunk_turn(pcm: bytes) -> int:
@@ -101,10 +155,27 @@ class ScriptedEngine(QueuedEngine):
         await super().close()
 
 
+class GreetingScriptedEngine(ScriptedEngine):
+    """The scripted engine that opens the session with a greeting turn, as real assistants do."""
+
+    async def start(self) -> None:
+        self._turn += 1
+        self._speaking = asyncio.create_task(self._speak(self._turn, GREETING_CHUNKS))
+
+
 class ScriptedFactory(EngineFactory):
     default_max_sessions = 20
     # Typed text is how a test drives it.
     capabilities = frozenset({m.Capability.TEXT_INPUT})
+    engine = ScriptedEngine
+
+    def __init__(self, context: EngineContext) -> None:
+        super().__init__(context)
+        _babble()  # made once per worker, before the first session
 
     def create(self, setup: SessionSetup) -> Engine:
-        return ScriptedEngine()
+        return self.engine()
+
+
+class GreetingScriptedFactory(ScriptedFactory):
+    engine = GreetingScriptedEngine

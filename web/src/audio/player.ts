@@ -1,4 +1,5 @@
-// Assistant speech out: 24 kHz PCM16 into the playback worklet's jitter buffer.
+// Assistant speech out: 24 kHz PCM16 into the playback worklet's jitter buffer. An AnalyserNode taps
+// the worklet's output, so the avatar's mouth follows what is actually played.
 
 import playbackWorkletUrl from "./worklets/playback.worklet.ts?worker&url";
 import { startWorklet } from "./workletNode";
@@ -9,11 +10,14 @@ export const OUTPUT_RATE = 24000;
 const JITTER_TARGET_MS = 60;
 /** Engines send answers faster than real time; hold up to this much. */
 const MAX_BUFFER_SECONDS = 120;
+/** Spectrum window: about 43 ms (1024 samples at 24 kHz), 23 Hz bins: fine enough for formants. */
+const SPECTRUM_WINDOW_S = 0.0427;
 
 export class Player {
   private constructor(
     private readonly context: AudioContext,
     private readonly node: AudioWorkletNode,
+    private readonly analyser: AnalyserNode,
   ) {}
 
   static async open(onReport: (report: PlaybackReport) => void, sourceRate = OUTPUT_RATE): Promise<Player> {
@@ -31,11 +35,29 @@ export class Player {
       options: { sourceRate, targetMs: JITTER_TARGET_MS, maxSeconds: MAX_BUFFER_SECONDS },
       onMessage: onReport,
     });
-    return new Player(context, node);
+    // Unsmoothed: the lip sync smooths the shapes it derives, not the spectrum.
+    const fftSize = 2 ** Math.round(Math.log2(context.sampleRate * SPECTRUM_WINDOW_S));
+    const analyser = new AnalyserNode(context, { fftSize, smoothingTimeConstant: 0 });
+    node.connect(analyser);
+    return new Player(context, node, analyser);
   }
 
   get contextRate(): number {
     return this.context.sampleRate;
+  }
+
+  /** Bins of `readSpectrum`, `binHz` apart from 0 Hz. */
+  get binCount(): number {
+    return this.analyser.frequencyBinCount;
+  }
+
+  get binHz(): number {
+    return this.context.sampleRate / this.analyser.fftSize;
+  }
+
+  /** The spectrum in dB of the last ~43 ms played (Blackman window, magnitude / fftSize). */
+  readSpectrum(into: Float32Array<ArrayBuffer>): void {
+    this.analyser.getFloatFrequencyData(into);
   }
 
   /** Queues PCM16LE audio; the buffer is handed over to the audio thread, not copied. */

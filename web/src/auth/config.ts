@@ -1,4 +1,4 @@
-// Which sign-in modes the edge offers, from GET /api/config.
+// Which sign-in modes the edge offers, from GET /api/config (fetched by serverConfig.ts).
 
 export interface OidcSettings {
   authority: string;
@@ -45,11 +45,4 @@ export function parseSignInConfig(body: unknown, pageOrigin: string): SignInOpti
 }
 
 /** An edge without /api/config (older) still takes API keys. */
-const API_KEY_ONLY: SignInOptions = { apiKey: true, devTokenUrl: null, oidc: null };
-
-export async function fetchSignInConfig(pageOrigin = window.location.origin): Promise<SignInOptions> {
-  const response = await fetch("/api/config", { headers: { Accept: "application/json" }, cache: "no-store" });
-  if (response.status === 404) return API_KEY_ONLY;
-  if (!response.ok) throw new Error(`the server answered ${response.status} for its sign-in configuration`);
-  return parseSignInConfig(await response.json(), pageOrigin);
-}
+export const API_KEY_ONLY: SignInOptions = { apiKey: true, devTokenUrl: null, oidc: null };

@@ -44,8 +44,4 @@ export class LatencyTracker {
     this.awaiting = false;
     this.turnId = null;
   }
-
-  get isAwaiting(): boolean {
-    return this.awaiting;
-  }
 }

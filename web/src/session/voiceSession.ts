@@ -5,6 +5,7 @@ import { Microphone, MicrophoneError } from "../audio/microphone";
 import { Player } from "../audio/player";
 import type { CaptureFrame, PlaybackReport } from "../audio/worklets/messages";
 import type { Credential } from "../auth/credential";
+import { LipSync } from "../avatar/lipSync";
 import { type LatencyRecord, LatencyTracker } from "../conversation/latency";
 import {
   type TranscriptTurn,
@@ -16,10 +17,9 @@ import {
 import { type CloseVerdict, errorEndsSession } from "../net/closeCodes";
 import type { ServerEvent, SessionEvent } from "../net/protocol";
 import { type LinkState, VoiceConnection } from "../net/voiceConnection";
+import { type Activity, ActivityTracker } from "./activity";
 import { type LogEntry, type LogKind, appendLog } from "./eventLog";
 import { type Meters, newMeters } from "./meters";
-
-export type Activity = "idle" | "connecting" | "listening" | "thinking" | "speaking";
 export type MicState = "off" | "starting" | "on" | "unavailable";
 export type Tone = "info" | "warning" | "error";
 
@@ -65,10 +65,14 @@ const initial: SessionSnapshot = {
 
 export class VoiceSession {
   readonly meters: Meters = newMeters();
+  /** The mouth shape of what is playing, for the avatar. */
+  readonly lipSync = new LipSync(this.meters);
   private snapshot: SessionSnapshot = initial;
   private readonly listeners = new Set<() => void>();
   private notifyQueued = false;
   private readonly latency = new LatencyTracker();
+  private readonly tracker = new ActivityTracker();
+  private activityTimer: ReturnType<typeof setTimeout> | null = null;
   private connection: VoiceConnection | null = null;
   private microphone: Microphone | null = null;
   private player: Player | null = null;
@@ -86,7 +90,9 @@ export class VoiceSession {
 
   private update(change: Partial<SessionSnapshot>): void {
     const next = { ...this.snapshot, ...change };
-    next.activity = this.activityOf(next);
+    if (change.engaged !== undefined) this.tracker.setEngaged(change.engaged);
+    if (change.link !== undefined) this.tracker.setLinkOpen(change.link === "open");
+    next.activity = this.currentActivity();
     this.snapshot = next;
     if (this.notifyQueued) return;
     this.notifyQueued = true;
@@ -96,16 +102,22 @@ export class VoiceSession {
     });
   }
 
-  private activityOf(s: SessionSnapshot): Activity {
-    if (!s.engaged) return "idle";
-    if (s.link !== "open") return "connecting";
-    if (this.meters.playing) return "speaking";
-    if (this.latency.isAwaiting) return "thinking";
-    return "listening";
+  /** The activity now; re-renders by itself when it would change with no event (after "interrupted"). */
+  private currentActivity(): Activity {
+    const now = performance.now();
+    const at = this.tracker.changesAt(now);
+    if (this.activityTimer) clearTimeout(this.activityTimer);
+    this.activityTimer = at === null ? null : setTimeout(() => this.update({}), at - now + 1);
+    return this.tracker.activity(now);
   }
 
   private log(kind: LogKind, text: string): void {
     this.update({ log: appendLog(this.snapshot.log, kind, text) });
+  }
+
+  /** A line in the debug panel's event log from elsewhere on the page (the avatar). */
+  note(kind: LogKind, text: string): void {
+    this.log(kind, text);
   }
 
   // --- what the person does -----------------------------------------------------------------
@@ -117,6 +129,7 @@ export class VoiceSession {
     try {
       // Created inside the click, so the browser lets it play.
       this.player = await Player.open((report) => this.onPlayback(report));
+      this.lipSync.attach(this.player);
     } catch (error) {
       this.update({ engaged: false, link: "idle", mic: "off" });
       this.notify("error", `Audio playback could not start: ${String(error)}`);
@@ -158,6 +171,7 @@ export class VoiceSession {
     const trimmed = text.trim();
     if (!trimmed || !this.connection?.send({ type: "text", text: trimmed })) return false;
     this.latency.textSent(performance.now());
+    this.tracker.textSent();
     this.update({ turns: addTyped(this.snapshot.turns, trimmed) });
     this.log("out", JSON.stringify({ type: "text", text: trimmed }));
     return true;
@@ -171,6 +185,7 @@ export class VoiceSession {
   dispose(): void {
     this.connection?.dispose();
     this.teardown();
+    if (this.activityTimer) clearTimeout(this.activityTimer);
   }
 
   // --- audio ----------------------------------------------------------------------------------
@@ -202,14 +217,21 @@ export class VoiceSession {
         return;
       case "started":
         this.meters.playing = true;
+        this.tracker.playback(true);
         this.update({});
         return;
       case "drained":
         this.meters.playing = false;
         this.meters.outLevel = 0;
+        this.tracker.playback(false);
         this.update({});
         return;
       case "flushed":
+        // Not playing, whatever came before: a "started" the worklet posted just before it took
+        // the flush arrives after the `stop` that asked for it, and no "drained" follows it.
+        this.meters.playing = false;
+        this.meters.outLevel = 0;
+        this.tracker.playback(false);
         this.meters.flushedMs += report.droppedMs;
         this.log("info", `playback flushed (${Math.round(report.droppedMs)} ms dropped)`);
     }
@@ -229,6 +251,7 @@ export class VoiceSession {
     if (resumed) turns = addNotice(turns, "Reconnected. The conversation goes on.");
     else if (this.lastSessionId) turns = addNotice(turns, "A new session started.");
     if (!resumed) this.latency.reset();
+    this.tracker.session(resumed);
     this.lastSessionId = session.sessionId;
     this.update({
       sessionId: session.sessionId,
@@ -241,6 +264,7 @@ export class VoiceSession {
 
   private onEvent(event: ServerEvent): void {
     this.log(event.event === "error" ? "error" : "in", JSON.stringify(event));
+    this.tracker.serverEvent(event, performance.now());
     switch (event.event) {
       case "stop":
         this.interruptPlayback();
@@ -308,6 +332,7 @@ export class VoiceSession {
     this.stopRenewals = null;
     this.microphone?.close();
     this.microphone = null;
+    this.lipSync.attach(null);
     this.player?.close();
     this.player = null;
     this.connection = null;

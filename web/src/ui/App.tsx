@@ -1,23 +1,24 @@
 import { useCallback, useEffect, useState } from "react";
 import { storedApiKey } from "../auth/apiKey";
-import { type SignInOptions, fetchSignInConfig } from "../auth/config";
 import type { Credential } from "../auth/credential";
 import { storedDevSignIn } from "../auth/devSignIn";
+import { type ServerConfig, fetchServerConfig } from "../serverConfig";
 import { ConversationView } from "./ConversationView";
 import { Notice } from "./Notice";
 import { SignIn } from "./SignIn";
 
-type Loaded = { options: SignInOptions; credential: Credential | null };
+type Loaded = { config: ServerConfig; credential: Credential | null };
 
 async function load(): Promise<Loaded> {
-  const options = await fetchSignInConfig();
+  const config = await fetchServerConfig();
+  const options = config.signIn;
   // The OpenID Connect library loads only where the server configured a provider.
   const oidc = options.oidc;
   const credential =
     (oidc ? await import("../auth/oidc").then((m) => m.restoreOidc(oidc)).catch(() => null) : null) ??
     (options.devTokenUrl ? storedDevSignIn() : null) ??
     (options.apiKey ? storedApiKey() : null);
-  return { options, credential };
+  return { config, credential };
 }
 
 export function App() {
@@ -64,7 +65,7 @@ export function App() {
   if (!loaded.credential) {
     return (
       <SignIn
-        options={loaded.options}
+        options={loaded.config.signIn}
         message={message}
         onSignedIn={(credential) => {
           setMessage(null);
@@ -73,5 +74,12 @@ export function App() {
       />
     );
   }
-  return <ConversationView key={loaded.credential.displayName} credential={loaded.credential} onSignOut={signOut} />;
+  return (
+    <ConversationView
+      key={loaded.credential.displayName}
+      credential={loaded.credential}
+      avatarModel={loaded.config.avatarModel}
+      onSignOut={signOut}
+    />
+  );
 }

@@ -1,135 +1,72 @@
-// The assistant's face, drawn on a canvas: it breathes and blinks when idle, and its mouth opens with
-// the level of the audio the playback worklet is actually playing, shutting at once on `stop`.
+// The assistant's avatar: the 3D one (three.js, loaded in its own chunk after sign-in), or the 2D
+// face where there is no WebGL 2. Decorative for screen readers: the status badge carries the state.
 
-import { useRef } from "react";
-import { meterLevel } from "../audio/levels";
-import type { Meters } from "../session/meters";
-import type { Activity } from "../session/voiceSession";
-import { useAnimationFrame } from "./useAnimationFrame";
+import { useEffect, useRef, useState } from "react";
+import type { LipSync } from "../avatar/lipSync";
+import type { AvatarHandle } from "../avatar/stage";
+import type { AvatarStatus } from "../avatar/status";
+import { probeWebGl2 } from "../avatar/webgl";
+import type { Activity } from "../session/activity";
+import type { LogKind } from "../session/eventLog";
+import { Face2D } from "./Face2D";
 
 interface Props {
-  meters: Meters;
+  lipSync: LipSync;
   activity: Activity;
+  /** The operator's model (glTF/GLB URL), or null for the built-in head. */
+  modelUrl: string | null;
+  status: AvatarStatus;
+  note: (kind: LogKind, text: string) => void;
 }
 
-const SIZE = 320;
-
-type Colours = ReturnType<typeof colours>;
-
-function colours(element: HTMLElement) {
-  const style = getComputedStyle(element);
-  const read = (name: string, fallback: string) => style.getPropertyValue(name).trim() || fallback;
-  return {
-    face: read("--avatar-face", "#5b6cff"),
-    faceShade: read("--avatar-face-shade", "#3d4ad6"),
-    feature: read("--avatar-feature", "#0f1535"),
-    mouth: read("--avatar-mouth", "#2a0f2f"),
-    tongue: read("--avatar-tongue", "#ff7a9a"),
-    glow: read("--avatar-glow", "rgba(91,108,255,0.35)"),
-  };
-}
-
-export function Avatar({ meters, activity }: Props) {
+export function Avatar({ lipSync, activity, modelUrl, status, note }: Props) {
+  const [webgl] = useState(probeWebGl2);
+  const [flat, setFlat] = useState(webgl === null);
+  const [ready, setReady] = useState(false);
   const canvas = useRef<HTMLCanvasElement>(null);
-  const state = useRef({ open: 0, blinkAt: 0, shown: "", colours: null as Colours | null, coloursAt: 0 });
+  const current = useRef(activity);
+  current.current = activity;
 
-  useAnimationFrame((now) => {
-    const element = canvas.current;
-    const ctx = element?.getContext("2d");
-    if (!element || !ctx) return;
-    const s = state.current;
-    // Opens quickly with the voice and relaxes a little slower; snaps shut when playback stops.
-    const target = meters.playing ? Math.min(1, meterLevel(meters.outLevel, -50) * 1.4) : 0;
-    s.open = !meters.playing ? 0 : target > s.open ? s.open + (target - s.open) * 0.6 : s.open + (target - s.open) * 0.3;
-    const shown = s.open.toFixed(2);
-    if (shown !== s.shown) {
-      element.dataset.mouth = shown;
-      s.shown = shown;
+  useEffect(() => {
+    if (flat || !webgl) {
+      status.renderer = "2d";
+      return;
     }
-    // Theme colours come from CSS (light or dark); re-read them now and then, not every frame.
-    if (!s.colours || now - s.coloursAt > 1000) {
-      s.colours = colours(element);
-      s.coloursAt = now;
-    }
-    draw(ctx, element, now, s, s.colours, activity);
-  });
+    let handle: AvatarHandle | null = null;
+    let cancelled = false;
+    import("../avatar/stage")
+      .then(({ startAvatar }) => {
+        if (cancelled || !canvas.current) return;
+        handle = startAvatar(canvas.current, {
+          modelUrl,
+          software: webgl.software,
+          activity: () => current.current,
+          mouth: (now) => lipSync.read(now),
+          status,
+          note,
+        });
+        setReady(true);
+      })
+      .catch((error: unknown) => {
+        if (cancelled) return;
+        status.problem = `The 3D avatar could not start (${String(error)}); the 2D face stands in.`;
+        note("error", status.problem);
+        setFlat(true);
+      });
+    return () => {
+      cancelled = true;
+      handle?.dispose();
+    };
+  }, [flat, webgl, modelUrl, lipSync, status, note]);
 
+  if (flat) return <Face2D lipSync={lipSync} activity={activity} />;
   return (
     <canvas
       ref={canvas}
-      className="avatar"
-      width={SIZE * 2}
-      height={SIZE * 2}
-      role="img"
-      aria-label={`The assistant, ${activity === "idle" ? "waiting" : activity}`}
+      className={`avatar avatar-3d${ready ? " ready" : ""}`}
+      aria-hidden="true"
+      data-avatar="3d"
       data-mouth="0.00"
     />
   );
-}
-
-function draw(
-  ctx: CanvasRenderingContext2D,
-  element: HTMLCanvasElement,
-  now: number,
-  s: { open: number; blinkAt: number },
-  c: Colours,
-  activity: Activity,
-): void {
-  const w = element.width;
-  const scale = w / SIZE;
-  ctx.setTransform(scale, 0, 0, scale, 0, 0);
-  ctx.clearRect(0, 0, SIZE, SIZE);
-
-  const t = now / 1000;
-  const bob = Math.sin(t * 1.6) * 3; // breathing
-  const tilt = Math.sin(t * 0.7) * 0.03;
-  const cx = SIZE / 2;
-  const cy = SIZE / 2 + bob;
-
-  // A soft halo that swells while the assistant speaks and pulses while it listens.
-  const halo = activity === "speaking" ? 1 + s.open * 0.25 : activity === "listening" ? 1 + Math.sin(t * 3) * 0.03 : 1;
-  ctx.beginPath();
-  ctx.arc(cx, cy, 128 * halo, 0, Math.PI * 2);
-  ctx.fillStyle = c.glow;
-  ctx.fill();
-
-  ctx.save();
-  ctx.translate(cx, cy);
-  ctx.rotate(tilt);
-
-  const face = ctx.createRadialGradient(-30, -40, 20, 0, 0, 120);
-  face.addColorStop(0, c.face);
-  face.addColorStop(1, c.faceShade);
-  ctx.beginPath();
-  ctx.ellipse(0, 0, 104, 112, 0, 0, Math.PI * 2);
-  ctx.fillStyle = face;
-  ctx.fill();
-
-  // Blink every few seconds, for about 120 ms.
-  if (now > s.blinkAt + 120) {
-    if (now > s.blinkAt + 2500 && Math.random() < 0.01) s.blinkAt = now;
-  }
-  const blinking = now - s.blinkAt < 120;
-  const look = Math.sin(t * 0.5) * 3;
-  ctx.fillStyle = c.feature;
-  for (const x of [-38, 38]) {
-    ctx.beginPath();
-    ctx.ellipse(x + look, -22, 11, blinking ? 1.5 : 14, 0, 0, Math.PI * 2);
-    ctx.fill();
-  }
-
-  // The jaw: the mouth's height follows the played level.
-  const mouthHeight = 4 + s.open * 38;
-  const mouthWidth = 44 + s.open * 10;
-  ctx.beginPath();
-  ctx.ellipse(0, 46 + s.open * 6, mouthWidth / 2, mouthHeight / 2, 0, 0, Math.PI * 2);
-  ctx.fillStyle = c.mouth;
-  ctx.fill();
-  if (s.open > 0.25) {
-    ctx.beginPath();
-    ctx.ellipse(0, 46 + s.open * 6 + mouthHeight * 0.25, mouthWidth * 0.3, mouthHeight * 0.2, 0, 0, Math.PI * 2);
-    ctx.fillStyle = c.tongue;
-    ctx.fill();
-  }
-  ctx.restore();
 }

@@ -1,5 +1,7 @@
-import { useEffect, useState, useSyncExternalStore } from "react";
+import { useCallback, useEffect, useState, useSyncExternalStore } from "react";
 import type { Credential } from "../auth/credential";
+import { newAvatarStatus } from "../avatar/status";
+import type { LogKind } from "../session/eventLog";
 import { VoiceSession } from "../session/voiceSession";
 import { Avatar } from "./Avatar";
 import { CameraView } from "./CameraView";
@@ -12,11 +14,15 @@ import { Transcript } from "./Transcript";
 
 interface Props {
   credential: Credential;
+  /** The operator's avatar model from /api/config, or null for the built-in head. */
+  avatarModel: string | null;
   onSignOut: (message: string | null) => void;
 }
 
-export function ConversationView({ credential, onSignOut }: Props) {
+export function ConversationView({ credential, avatarModel, onSignOut }: Props) {
   const [session] = useState(() => new VoiceSession(credential));
+  const [avatarStatus] = useState(newAvatarStatus);
+  const note = useCallback((kind: LogKind, text: string) => session.note(kind, text), [session]);
   const snapshot = useSyncExternalStore(session.subscribe, session.getSnapshot);
   const [noticeHidden, setNoticeHidden] = useState(false);
 
@@ -56,7 +62,13 @@ export function ConversationView({ credential, onSignOut }: Props) {
 
       <main className="stage" id="main">
         <section className="presence card" aria-label="Assistant">
-          <Avatar meters={session.meters} activity={activity} />
+          <Avatar
+            lipSync={session.lipSync}
+            activity={activity}
+            modelUrl={avatarModel}
+            status={avatarStatus}
+            note={note}
+          />
           {snapshot.notice && !noticeHidden && (
             <Notice tone={snapshot.notice.tone} text={snapshot.notice.text} onDismiss={() => setNoticeHidden(true)} />
           )}
@@ -95,7 +107,7 @@ export function ConversationView({ credential, onSignOut }: Props) {
         </section>
       </main>
 
-      <DebugPanel snapshot={snapshot} meters={session.meters} />
+      <DebugPanel snapshot={snapshot} meters={session.meters} avatar={avatarStatus} />
     </div>
   );
 }

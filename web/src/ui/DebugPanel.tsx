@@ -1,4 +1,5 @@
 import { useRef, useState } from "react";
+import type { AvatarStatus } from "../avatar/status";
 import type { Meters } from "../session/meters";
 import type { SessionSnapshot } from "../session/voiceSession";
 import { useAnimationFrame } from "./useAnimationFrame";
@@ -6,9 +7,25 @@ import { useAnimationFrame } from "./useAnimationFrame";
 /** Below about -100 dBFS is digital silence as far as anyone can hear. */
 const dB = (rms: number) => (rms > 1e-5 ? `${(20 * Math.log10(rms)).toFixed(1)} dBFS` : "−∞");
 
-/** Connection, session id, levels, counters, per-turn latency and the event log. */
-export function DebugPanel({ snapshot, meters }: { snapshot: SessionSnapshot; meters: Meters }) {
+/** What the avatar shows and how fast it draws, e.g. "3D, built-in head, 60 fps, 1.9 ms/frame". */
+function describeAvatar(a: AvatarStatus): string {
+  if (a.renderer !== "3d") return a.renderer === "2d" ? "2D face (no WebGL)" : "loading…";
+  const head = a.head === "built-in" ? "built-in head" : `${a.head} (${a.rig}${a.clip ? `, clip "${a.clip}"` : ""})`;
+  const drawing = [a.software ? "software rendering" : "", a.scale < 1 ? `${Math.round(a.scale * 100)} % resolution` : ""];
+  const how = drawing.filter(Boolean).join(", ");
+  return `3D, ${head}, ${Math.round(a.fps)} fps, ${a.frameMs.toFixed(1)} ms/frame${how ? ` (${how})` : ""}`;
+}
+
+interface Props {
+  snapshot: SessionSnapshot;
+  meters: Meters;
+  avatar: AvatarStatus;
+}
+
+/** Connection, session id, levels, counters, per-turn latency, the avatar, and the event log. */
+export function DebugPanel({ snapshot, meters, avatar }: Props) {
   const live = useRef<HTMLDListElement>(null);
+  const avatarProblem = useRef<HTMLParagraphElement>(null);
   const [copied, setCopied] = useState(false);
   const lastUpdate = useRef(0);
   useAnimationFrame((now) => {
@@ -24,6 +41,12 @@ export function DebugPanel({ snapshot, meters }: { snapshot: SessionSnapshot; me
     set("chunks-in", `${meters.audioChunksIn} (${(meters.bytesIn / 1024).toFixed(1)} KiB)`);
     set("frames-out", `${meters.framesOut} (${(meters.bytesOut / 1024).toFixed(1)} KiB)`);
     set("stops", `${meters.stops} (${Math.round(meters.flushedMs)} ms dropped)`);
+    set("avatar", describeAvatar(avatar));
+    const problem = avatarProblem.current;
+    if (problem && problem.textContent !== (avatar.problem ?? "")) {
+      problem.textContent = avatar.problem ?? "";
+      problem.hidden = !avatar.problem;
+    }
   });
   const copy = () => {
     if (!snapshot.sessionId) return;
@@ -63,6 +86,8 @@ export function DebugPanel({ snapshot, meters }: { snapshot: SessionSnapshot; me
           <dd data-meter="stops">0</dd>
           <dt>Latency (last)</dt>
           <dd data-field="latency">{latest ? `${latest.ms} ms after ${latest.from}` : "—"}</dd>
+          <dt>Avatar</dt>
+          <dd data-meter="avatar">loading…</dd>
         </dl>
         <div>
           <h3 className="debug-heading">Per-turn latency (end of speech → first audio)</h3>
@@ -79,6 +104,7 @@ export function DebugPanel({ snapshot, meters }: { snapshot: SessionSnapshot; me
           )}
         </div>
       </div>
+      <p ref={avatarProblem} className="debug-notice" data-field="avatar-problem" role="status" hidden />
       <h3 className="debug-heading">Events</h3>
       <ol className="event-log" aria-label="Event log">
         {snapshot.log.map((entry) => (

@@ -1,11 +1,13 @@
-import type { Activity } from "../session/voiceSession";
+import type { Activity } from "../session/activity";
 
 const LABELS: Record<Activity, string> = {
   idle: "Not connected",
   connecting: "Connecting…",
+  greeting: "Greeting",
   listening: "Listening",
   thinking: "Thinking…",
   speaking: "Speaking",
+  interrupted: "Interrupted",
 };
 
 export function StatusBadge({ activity }: { activity: Activity }) {

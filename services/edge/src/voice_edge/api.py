@@ -1,7 +1,7 @@
 """``/api``: what the web app asks the edge over plain HTTP, same-origin.
 
 - ``GET /api/config``: which sign-in modes exist (asked of the auth service over ``auth.config``),
-  and how to open the WebSocket.
+  how to open the WebSocket, and the avatar model the operator configured (or null).
 - ``POST /api/dev/token`` ``{"username": "..."}``: a short-lived JWT from the auth service's dev
   issuer (``auth.dev.token``), for the web app's dev sign-in; 404 when the dev issuer is off.
 """
@@ -30,9 +30,10 @@ def _unavailable() -> JSONResponse:
     )
 
 
-def api_router(bus: Callable[[], Bus], *, timeout: float) -> APIRouter:
+def api_router(bus: Callable[[], Bus], *, timeout: float, avatar_model: str | None = None) -> APIRouter:
     """``bus()`` gives the edge's connection (raises voice_proto.BusError before it connects);
-    ``timeout``: seconds to wait for the auth service's answer."""
+    ``timeout``: seconds to wait for the auth service's answer; ``avatar_model``: the URL of the
+    operator's avatar model (EdgeSettings.avatar_url), None for the web app's built-in head."""
     router = APIRouter(prefix="/api")
 
     @router.get("/config")
@@ -62,6 +63,7 @@ def api_router(bus: Callable[[], Bus], *, timeout: float) -> APIRouter:
                     "protocols": list(p.PROTOCOLS),
                     "credential": ["bearer.<jwt>", "key.<api-key>"],
                 },
+                "avatar": {"model": avatar_model} if avatar_model else None,
             },
             headers={"Cache-Control": "no-store"},
         )

@@ -11,7 +11,7 @@ from voice_proto.ops import probe_routes
 
 from .api import api_router
 from .gateway import Edge
-from .settings import EdgeSettings
+from .settings import AVATAR_PATH, EdgeSettings
 
 
 def create_app(settings: EdgeSettings, edge: Edge | None = None) -> FastAPI:
@@ -26,7 +26,9 @@ def create_app(settings: EdgeSettings, edge: Edge | None = None) -> FastAPI:
 
     app = FastAPI(title="voice edge", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.edge = edge
-    app.include_router(api_router(edge.connected_bus, timeout=settings.auth_timeout))
+    app.include_router(
+        api_router(edge.connected_bus, timeout=settings.auth_timeout, avatar_model=settings.avatar_url())
+    )
 
     @app.websocket("/ws")
     async def ws_endpoint(ws: WebSocket) -> None:
@@ -34,6 +36,8 @@ def create_app(settings: EdgeSettings, edge: Edge | None = None) -> FastAPI:
 
     for route in probe_routes(edge.ready):
         app.router.routes.append(route)
+    if settings.avatar_dir is not None:
+        app.mount(AVATAR_PATH, StaticFiles(directory=settings.avatar_dir), name="avatar")
     if settings.web_dir.is_dir():
         app.mount("/", StaticFiles(directory=settings.web_dir, html=True), name="web")
     return app

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 from voice_proto.settings import RecordsStreamSettings, ServiceSettings
+
+#: Where the edge serves ``avatar_dir``.
+AVATAR_PATH = "/avatar"
 
 
 class EdgeSettings(ServiceSettings, RecordsStreamSettings):
@@ -40,3 +44,29 @@ class EdgeSettings(ServiceSettings, RecordsStreamSettings):
     drain_timeout: float = Field(default=180.0, ge=0)
     #: Seconds the edge then waits for the clients it closed to go.
     shutdown_grace: float = Field(default=5.0, ge=0)
+    #: A folder of avatar models (glTF/GLB) served at /avatar/ (nothing is served when unset).
+    avatar_dir: Path | None = None
+    #: The avatar the web app shows: a file in ``avatar_dir``, or an http(s) URL; empty for the
+    #: web app's built-in head.
+    avatar_model: str = ""
+
+    @model_validator(mode="after")
+    def _avatar_model_has_a_home(self) -> EdgeSettings:
+        if self.avatar_dir is not None and not self.avatar_dir.is_dir():
+            raise ValueError(f"EDGE_AVATAR_DIR {self.avatar_dir} is not a folder")
+        model = self.avatar_model.strip()
+        if model and not model.startswith(("http://", "https://")):
+            if self.avatar_dir is None:
+                raise ValueError("EDGE_AVATAR_MODEL names a file: set EDGE_AVATAR_DIR to its folder")
+            if ".." in Path(model).parts or Path(model).is_absolute():
+                raise ValueError("EDGE_AVATAR_MODEL must be a file inside EDGE_AVATAR_DIR")
+        return self
+
+    def avatar_url(self) -> str | None:
+        """Where the web app loads the avatar model from (``/avatar/<file>`` or the URL), or None."""
+        model = self.avatar_model.strip()
+        if not model:
+            return None
+        if model.startswith(("http://", "https://")):
+            return model
+        return f"{AVATAR_PATH}/{quote(model)}"
