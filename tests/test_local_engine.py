@@ -95,6 +95,12 @@ def check_answer(exchange: Exchange, question: Question) -> None:
     assert exchange.audio_bytes > 24_000 * 2 // 2, "less than half a second of answer audio"
 
 
+async def test_the_session_event_says_the_engine_takes_text_end_of_utterance_and_tools(
+    talk: Conversation,
+) -> None:
+    assert talk.client.session["capabilities"] == ["client_endpointing", "text_input", "tools"]
+
+
 async def test_the_assistant_greets_first(talk: Conversation) -> None:
     await greeted(talk)
     shown = [e for _, e in talk.events if e["event"] in ("turn", "transcript")]

@@ -290,6 +290,8 @@ def test_a_server_restart_resumes_the_conversation(
     app.engage()
     session_id = app.session_id()
     app.wait_until("echoed audio arrives", lambda: app.count("chunks-in") > 10)
+    # The loopback engine takes no typed text: no field to type in (the session event said so).
+    expect(app.page.get_by_label("Type a message")).to_have_count(0)
 
     port = stack.edge_ports["edge"]
     stack.processes["edge"].stop()  # SIGTERM: the edge closes its clients with 1012
@@ -305,6 +307,7 @@ def test_a_server_restart_resumes_the_conversation(
     app.expect_activity("listening", "speaking")
     chunks = app.count("chunks-in")
     app.wait_until("audio flows again", lambda: app.count("chunks-in") > chunks + 10)
+    expect(app.page.get_by_label("Type a message")).to_have_count(0)
     app.shot("resumed")
 
 

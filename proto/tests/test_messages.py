@@ -113,7 +113,10 @@ def test_out_event_union_covers_every_event_class() -> None:
 
 REPLY_SAMPLES: dict[str, list[Any]] = {
     "sessionsStart": [m.SessionClaim(accepted=True, worker_id="w1", resume_token="tok")],
-    "inControl": [m.ControlReply(ok=False, reason="bad_token")],
+    "inControl": [
+        m.ControlReply(ok=False, reason="bad_token"),
+        m.ControlReply(ok=True, capabilities=["text_input", "tools"]),
+    ],
     "authValidate": [
         m.ValidateReply(ok=True, principal="alice", roles=["admin"], expires_at=1.5),
         m.ValidateReply(ok=False, reason="expired"),

@@ -24,7 +24,7 @@ from opentelemetry import metrics
 from opentelemetry.context import Context
 
 from .channels import Channel, ProtoDecodeError, covering_wildcard, inbox_prefix
-from .settings import NatsCredentials
+from .settings import NatsCredentials, ServiceSettings
 from .tracecontext import context_from, headers_for
 
 log = structlog.get_logger("voice_proto.bus")
@@ -97,6 +97,17 @@ class Bus:
         #: Undecodable payloads and failing handlers, by channel name (for tests and /ready pages).
         self.decode_errors: Counter[str] = Counter()
         self.handler_errors: Counter[str] = Counter()
+
+    @classmethod
+    def for_service(cls, settings: ServiceSettings, service: str) -> Bus:
+        """The bus of ``service`` as its settings say (``NATS_URL``, ``NATS_CONNECT_RETRY``, its NATS
+        user and the server's CA), not connected yet: see :meth:`start`."""
+        return cls(
+            settings.nats_url,
+            service,
+            retry_for=settings.nats_connect_retry,
+            credentials=settings.nats_credentials(),
+        )
 
     @classmethod
     async def connect(cls, url: str, service: str, **options: Unpack[BusOptions]) -> Bus:

@@ -185,6 +185,11 @@ class ControlReply(Message, kw_only=True):
     ok: bool
     #: A ``ResumeRefusal``.
     reason: Annotated[str, _codes(ResumeRefusal)] = ""
+    #: When ok: what the session's engine does beyond speech (as ``SessionClaim.capabilities``),
+    #: for the resumed connection's ``session`` event.
+    capabilities: Annotated[
+        list[str], _codes(Capability, "When ok, what the engine does beyond speech, of")
+    ] = []
 
 
 # --- worker -> edge: voice.<sid>.out.* ---------------------------------------------------------

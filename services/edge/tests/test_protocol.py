@@ -93,12 +93,13 @@ class TestClientMessages:
 
 class TestServerEvents:
     def test_session_event(self) -> None:
-        assert json.loads(p.session_event("sid", "tok")) == {
+        assert json.loads(p.session_event("sid", "tok", ["text_input", "tools"])) == {
             "event": "session",
             "sessionId": "sid",
             "resumeToken": "tok",
             "inputRate": 16000,
             "outputRate": 24000,
+            "capabilities": ["text_input", "tools"],
         }
 
     def test_media_event_is_json_with_base64(self) -> None:
@@ -152,8 +153,8 @@ def test_a_refused_credential_closes_with_the_code_that_tells_the_client_what_to
 
 
 def test_the_session_event_carries_a_bearer_expiry_only() -> None:
-    assert "expiresAt" not in json.loads(p.session_event("s" * 20, "tok"))
-    assert json.loads(p.session_event("s" * 20, "tok", 1234.0))["expiresAt"] == 1234.0
+    assert "expiresAt" not in json.loads(p.session_event("s" * 20, "tok", []))
+    assert json.loads(p.session_event("s" * 20, "tok", [], 1234.0))["expiresAt"] == 1234.0
     assert json.loads(p.auth_event("expiring", 99.0)) == {
         "event": "auth",
         "state": "expiring",

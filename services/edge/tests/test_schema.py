@@ -46,8 +46,8 @@ WORKER_EVENTS: list[m.OutEvent] = [
     m.ErrorEvent(code="engine_code", message="boom", fatal=True),
 ]
 RENDERED = [
-    p.session_event("s" * 24, "tok"),
-    p.session_event("s" * 24, "tok", 1234.5),
+    p.session_event("s" * 24, "tok", []),
+    p.session_event("s" * 24, "tok", ["text_input", "client_endpointing", "tools"], 1234.5),
     p.auth_event("expiring", 99.0),
     p.media_event(b"\x01\x02"),
     p.transcript_event(m.Transcript(turn_id=1, role=m.Role.USER, text="hi", stage=m.Stage.FINAL)),

@@ -44,7 +44,9 @@ async def to_worker(own_bus: Bus) -> Recorder:
 
 
 class Link:
-    def __init__(self, bus: Bus, *, keepalive_interval: float = 1000.0) -> None:
+    def __init__(
+        self, bus: Bus, *, keepalive_interval: float = 1000.0, capabilities: tuple[str, ...] = ()
+    ) -> None:
         self.clock = FakeClock()
         self.session = RecordedSession()
         settings = EdgeSettings(
@@ -57,6 +59,7 @@ class Link:
             handover_request=self.handover_request,
             tell=self.session.tell,
             close=self.session.close,
+            capabilities=capabilities,
             clock=self.clock,
         )
         self.task: asyncio.Task[None] | None = None
@@ -123,6 +126,25 @@ async def test_a_silent_worker_hands_the_session_over_with_its_finished_turns(
     await starts(workers, 2)
     assert link.session.told == []
     assert link.session.closes == []
+
+
+async def test_after_a_handover_the_link_has_the_new_workers_capabilities_and_the_client_is_not_told(
+    own_bus: Bus,
+) -> None:
+    claim = m.SessionClaim(accepted=True, worker_id="w2", resume_token="tok", capabilities=["tools"])
+    workers = await Recorder().listen(own_bus, channels.SESSIONS_START, answer=lambda _start: claim)
+    link = Link(own_bus, capabilities=("text_input", "tools"))
+    await link.start()
+    try:
+        assert link.link.capabilities == ["text_input", "tools"]
+        link.link.released()
+        await starts(workers, 1)
+        await link.clock.sleeping(2)  # back to watching the new worker
+        assert link.link.capabilities == ["tools"]
+        assert link.session.told == []
+        assert link.session.closes == []
+    finally:
+        await link.stop()
 
 
 async def test_a_worker_that_lets_the_session_go_hands_it_over_at_once(link: Link, workers: Recorder) -> None:

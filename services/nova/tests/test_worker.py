@@ -103,11 +103,17 @@ async def test_a_repeated_start_gets_the_same_claim(edge_bus: Bus, make_worker: 
     assert again.resume_token == first.resume_token
 
 
-async def test_a_claim_says_what_the_engine_can_do(edge_bus: Bus, make_worker: MakeWorker) -> None:
+async def test_a_claim_and_a_resume_say_what_the_engine_can_do(
+    edge_bus: Bus, make_worker: MakeWorker
+) -> None:
     await make_worker(ScriptedFactory(CONTEXT))
     sid = new_sid()
-    assert (await start(edge_bus, sid)).capabilities == ["text_input"]
+    claim = await start(edge_bus, sid)
+    assert claim.capabilities == ["text_input"]
     assert (await start(edge_bus, sid)).capabilities == ["text_input"]  # the repeated claim too
+    resume = m.Control(kind=m.ControlKind.RESUME, token=claim.resume_token, principal="alice", conn_id="c2")
+    reply: m.ControlReply = await edge_bus.request(channels.IN_CONTROL, resume, session_id=sid, timeout=2)
+    assert reply == m.ControlReply(ok=True, capabilities=["text_input"])
 
 
 async def test_loopback_echoes_unchanged_with_sequence_numbers(

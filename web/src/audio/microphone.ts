@@ -2,6 +2,7 @@
 // 16 kHz PCM16 frames.
 
 import captureWorkletUrl from "./worklets/capture.worklet.ts?worker&url";
+import { startWorklet } from "./workletNode";
 import type { CaptureFrame, CaptureOptions } from "./worklets/messages";
 
 export const INPUT_RATE = 16000;
@@ -59,19 +60,14 @@ export class Microphone {
     }
     const context = new AudioContext({ latencyHint: "interactive" });
     try {
-      await context.audioWorklet.addModule(captureWorkletUrl);
-      const options: CaptureOptions = { targetRate: INPUT_RATE, frameSamples: (INPUT_RATE * FRAME_MS) / 1000 };
-      const node = new AudioWorkletNode(context, "voice-capture", {
-        numberOfInputs: 1,
-        numberOfOutputs: 1,
-        outputChannelCount: [1],
-        processorOptions: options,
+      const node = await startWorklet<CaptureOptions, CaptureFrame>(context, {
+        url: captureWorkletUrl,
+        processor: "voice-capture",
+        inputs: 1,
+        options: { targetRate: INPUT_RATE, frameSamples: (INPUT_RATE * FRAME_MS) / 1000 },
+        onMessage: onFrame,
       });
-      node.port.onmessage = (event: MessageEvent<CaptureFrame>) => onFrame(event.data);
       context.createMediaStreamSource(stream).connect(node);
-      // Its output is silence; connecting it keeps the graph pulling the worklet.
-      node.connect(context.destination);
-      await context.resume();
       return new Microphone(stream, context, node);
     } catch (error) {
       stream.getTracks().forEach((track) => track.stop());

@@ -2,6 +2,7 @@
 // the worklet's output, so the avatar's mouth follows what is actually played.
 
 import playbackWorkletUrl from "./worklets/playback.worklet.ts?worker&url";
+import { startWorklet } from "./workletNode";
 import type { PlaybackCommand, PlaybackOptions, PlaybackReport } from "./worklets/messages";
 
 export const OUTPUT_RATE = 24000;
@@ -27,21 +28,17 @@ export class Player {
     } catch {
       context = new AudioContext({ latencyHint: "interactive" });
     }
-    await context.audioWorklet.addModule(playbackWorkletUrl);
-    const options: PlaybackOptions = { sourceRate, targetMs: JITTER_TARGET_MS, maxSeconds: MAX_BUFFER_SECONDS };
-    const node = new AudioWorkletNode(context, "voice-playback", {
-      numberOfInputs: 0,
-      numberOfOutputs: 1,
-      outputChannelCount: [1],
-      processorOptions: options,
+    const node = await startWorklet<PlaybackOptions, PlaybackReport>(context, {
+      url: playbackWorkletUrl,
+      processor: "voice-playback",
+      inputs: 0,
+      options: { sourceRate, targetMs: JITTER_TARGET_MS, maxSeconds: MAX_BUFFER_SECONDS },
+      onMessage: onReport,
     });
-    node.port.onmessage = (event: MessageEvent<PlaybackReport>) => onReport(event.data);
-    node.connect(context.destination);
     // Unsmoothed: the lip sync smooths the shapes it derives, not the spectrum.
     const fftSize = 2 ** Math.round(Math.log2(context.sampleRate * SPECTRUM_WINDOW_S));
     const analyser = new AnalyserNode(context, { fftSize, smoothingTimeConstant: 0 });
     node.connect(analyser);
-    await context.resume();
     return new Player(context, node, analyser);
   }
 

@@ -2,10 +2,11 @@
 // Its types are generated from the edge's JSON Schema (protocol.schema.json -> protocol.generated.ts),
 // so they cannot drift from the server; protocol.test.ts and closeCodes.test.ts hold this side to it.
 
-import type { ServerEvent, TranscriptEvent } from "./protocol.generated";
+import type { Capability, ServerEvent, TranscriptEvent } from "./protocol.generated";
 
 export type {
   AuthEvent,
+  Capability,
   ClientMessage,
   CloseCode,
   ErrorCode,
@@ -49,6 +50,14 @@ export function parseServerEvent(text: string): ServerEvent | null {
   if (typeof data !== "object" || data === null) return null;
   const event = (data as { event?: unknown }).event;
   return typeof event === "string" && KNOWN.has(event) ? (data as ServerEvent) : null;
+}
+
+/**
+ * Whether the session's engine does `capability`, by the capabilities of its `session` event; null
+ * (no session yet) assumes it does, so that nothing disappears before the server has said so.
+ */
+export function engineCan(capabilities: readonly string[] | null, capability: Capability): boolean {
+  return capabilities === null || capabilities.includes(capability);
 }
 
 /** The subprotocols to offer: the protocol first, then the credential, then a resume token. */

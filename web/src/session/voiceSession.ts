@@ -35,6 +35,11 @@ export interface SessionSnapshot {
   turns: TranscriptTurn[];
   log: LogEntry[];
   latencies: LatencyRecord[];
+  /**
+   * What the engine does beyond speech, from the last `session` event (a resumed connection gets it
+   * again); null until the first. A handover to another worker does not update it.
+   */
+  capabilities: readonly string[] | null;
   /** The credential was refused or expired: the page should ask to sign in again. */
   signInNeeded: boolean;
 }
@@ -54,6 +59,7 @@ const initial: SessionSnapshot = {
   turns: [],
   log: [],
   latencies: [],
+  capabilities: null,
   signInNeeded: false,
 };
 
@@ -247,7 +253,12 @@ export class VoiceSession {
     if (!resumed) this.latency.reset();
     this.tracker.session(resumed);
     this.lastSessionId = session.sessionId;
-    this.update({ sessionId: session.sessionId, turns, notice: resumed ? this.snapshot.notice : null });
+    this.update({
+      sessionId: session.sessionId,
+      capabilities: session.capabilities,
+      turns,
+      notice: resumed ? this.snapshot.notice : null,
+    });
     if (resumed) setTimeout(() => this.clearNotice("Reconnected"), 4000);
   }
 

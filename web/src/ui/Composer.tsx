@@ -1,8 +1,22 @@
 import { type FormEvent, useState } from "react";
+import { engineCan } from "../net/protocol";
 
-/** Type instead of speaking. */
-export function Composer({ onSend, disabled }: { onSend: (text: string) => boolean; disabled: boolean }) {
+/**
+ * Type instead of speaking. Not shown at all when the session's engine takes no typed text (its
+ * `session` event lacks `text_input`): better no field than one whose every message fails.
+ */
+export function Composer({
+  onSend,
+  disabled,
+  capabilities,
+}: {
+  onSend: (text: string) => boolean;
+  disabled: boolean;
+  /** The `session` event's capabilities; null before the first session (the field shows, disabled). */
+  capabilities: readonly string[] | null;
+}) {
   const [text, setText] = useState("");
+  if (!engineCan(capabilities, "text_input")) return null;
   const submit = (event: FormEvent) => {
     event.preventDefault();
     if (onSend(text)) setText("");

@@ -99,7 +99,11 @@ export function ConversationView({ credential, avatarModel, onSignOut }: Props) 
 
         <section className="conversation card" aria-label="Conversation">
           <Transcript turns={snapshot.turns} />
-          <Composer onSend={(text) => session.sendText(text)} disabled={!talking || snapshot.link !== "open"} />
+          <Composer
+            onSend={(text) => session.sendText(text)}
+            disabled={!talking || snapshot.link !== "open"}
+            capabilities={snapshot.capabilities}
+          />
         </section>
       </main>
 

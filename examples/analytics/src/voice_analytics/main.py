@@ -16,12 +16,7 @@ log = structlog.get_logger("voice_analytics")
 
 async def run(settings: AnalyticsSettings) -> None:
     store = StatsStore(settings.database)
-    bus = Bus(
-        settings.nats_url,
-        "analytics",
-        retry_for=settings.nats_connect_retry,
-        credentials=settings.nats_credentials(),
-    )
+    bus = Bus.for_service(settings, "analytics")
     consumer = Consumer(bus, store, settings.durable)
 
     async def ready() -> dict[str, bool]:

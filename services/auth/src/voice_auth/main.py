@@ -95,12 +95,7 @@ async def run(settings: AuthSettings) -> None:
     validator = build_validator(settings, dev_issuer)
     if not len(keys) and validator is None:
         log.warning("no API keys and no JWT issuer configured: every credential will be refused")
-    bus = Bus(
-        settings.nats_url,
-        "auth",
-        retry_for=settings.nats_connect_retry,
-        credentials=settings.nats_credentials(),
-    )
+    bus = Bus.for_service(settings, "auth")
     service = AuthService(
         bus,
         keys,

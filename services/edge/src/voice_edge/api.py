@@ -25,7 +25,9 @@ class DevTokenBody(BaseModel):
 
 
 def _unavailable() -> JSONResponse:
-    return JSONResponse({"error": "auth_unavailable"}, status_code=503, headers={"Retry-After": "2"})
+    return JSONResponse(
+        {"error": p.ErrorCode.AUTH_UNAVAILABLE}, status_code=503, headers={"Retry-After": "2"}
+    )
 
 
 def api_router(bus: Callable[[], Bus], *, timeout: float, avatar_model: str | None = None) -> APIRouter:
@@ -77,7 +79,7 @@ def api_router(bus: Callable[[], Bus], *, timeout: float, avatar_model: str | No
         except BusError:
             return _unavailable()
         if not reply.ok:
-            status = 404 if reply.reason == "disabled" else 400
+            status = 404 if reply.reason == m.DevTokenRefusal.DISABLED else 400
             return JSONResponse({"error": reply.reason}, status_code=status)
         return JSONResponse(
             {"token": reply.token, "tokenType": "Bearer", "expiresAt": reply.expires_at},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from enum import StrEnum
 
 import nats.errors
 import structlog
@@ -22,6 +23,20 @@ _meter = metrics.get_meter("voice_edge")
 _refusals = _meter.create_counter("voice_edge_refusals", description="Connections refused, by reason")
 
 
+class Refused(StrEnum):
+    """The ``reason`` of ``voice_edge_refusals`` when the edge itself refuses (a credential the auth
+    service refuses counts under the service's ``AuthRefusal``)."""
+
+    DRAINING = "draining"
+    NO_PROTOCOL = "no_protocol"
+    NO_CREDENTIAL = "no_credential"
+    AUTH_UNAVAILABLE = "auth_unavailable"
+    #: The auth service refused without saying why.
+    REFUSED = "refused"
+    #: ``?session=`` without a ``resume.<token>`` subprotocol.
+    RESUME = "resume"
+
+
 class Edge:
     """What the routes share: the bus, the auth client and the live sessions."""
 
@@ -38,12 +53,8 @@ class Edge:
         )
 
     async def connect(self) -> None:
-        bus = await Bus.connect(
-            self.settings.nats_url,
-            "edge",
-            retry_for=self.settings.nats_connect_retry,
-            credentials=self.settings.nats_credentials(),
-        )
+        bus = Bus.for_service(self.settings, "edge")
+        await bus.start()
         self.bus = bus
         self.auth = AuthClient(
             bus, timeout=self.settings.auth_timeout, cache_seconds=self.settings.auth_cache_seconds
@@ -95,30 +106,36 @@ class Edge:
         offer = p.parse_offer(list(ws.scope.get("subprotocols") or []))
         source = ws.client.host if ws.client else ""
         if self.draining or self.bus is None or self.auth is None:
-            await _refuse(ws, offer, p.Close.SERVICE_RESTART, "server restarting", "draining")
+            await _refuse(ws, offer, p.Close.SERVICE_RESTART, "server restarting", Refused.DRAINING)
             return
         if not offer.protocol:
-            await _refuse(ws, offer, p.Close.BAD_OFFER, "offer voice.v1 or voice.v1.binary", "no_protocol")
+            await _refuse(
+                ws, offer, p.Close.BAD_OFFER, "offer voice.v1 or voice.v1.binary", Refused.NO_PROTOCOL
+            )
             return
         if offer.credential is None:
-            await _refuse(ws, offer, p.Close.UNAUTHORIZED, "unauthorized", "no_credential")
+            await _refuse(ws, offer, p.Close.UNAUTHORIZED, "unauthorized", Refused.NO_CREDENTIAL)
             return
         try:
             identity = await self.auth.validate(offer.credential, source)
         except BusError:
             await _refuse(
-                ws, offer, p.Close.TRY_AGAIN_LATER, "authentication unavailable", "auth_unavailable"
+                ws, offer, p.Close.TRY_AGAIN_LATER, "authentication unavailable", Refused.AUTH_UNAVAILABLE
             )
             return
         if not identity.ok:
             log.info("connection refused", reason=identity.reason, source=source)
             code, reason = p.refusal_close(identity.reason)
-            await _refuse(ws, offer, code, reason, identity.reason or "refused")
+            await _refuse(ws, offer, code, reason, identity.reason or Refused.REFUSED)
             return
         resume = ws.query_params.get("session")
         if resume is not None and not offer.resume_token:
             await _refuse(
-                ws, offer, p.Close.RESUME_REFUSED, "resume needs a resume.<token> subprotocol", "resume"
+                ws,
+                offer,
+                p.Close.RESUME_REFUSED,
+                "resume needs a resume.<token> subprotocol",
+                Refused.RESUME,
             )
             return
         session = EdgeSession(ws, self.bus, self.settings, offer, identity, self.auth)

@@ -15,13 +15,13 @@ from . import protocol as p
 class Outcome(Enum):
     """How a connection ended, which decides what the worker is told."""
 
-    HANGUP = "hangup"  # the client sent end: the session ends
-    CLIENT_GONE = "client_gone"  # the socket dropped: the session waits for a resume
+    HANGUP = m.EndReason.HANGUP.value  # the client sent end: the session ends
+    CLIENT_GONE = m.EndReason.CLIENT_GONE.value  # the socket dropped: the session waits for a resume
     SHUTDOWN = "edge_shutdown"  # this edge is stopping: the client reconnects and resumes
     ABUSE = "abuse"  # closed for bad behaviour: the session ends
     TAKEN_OVER = "taken_over"  # another connection resumed the session
     FAILED = "failed"  # the session cannot go on (no worker, fatal engine error)
-    EXPIRED = "auth_expired"  # the credential expired and was not renewed: the session ends
+    EXPIRED = m.EndReason.AUTH_EXPIRED.value  # the credential expired and was not renewed: the session ends
 
     @property
     def control(self) -> tuple[m.ControlKind, str] | None:
@@ -35,7 +35,7 @@ _CONTROLS: dict[Outcome, tuple[m.ControlKind, str] | None] = {
     Outcome.FAILED: (m.ControlKind.HANGUP, ""),
     Outcome.CLIENT_GONE: (m.ControlKind.CLIENT_GONE, ""),
     Outcome.SHUTDOWN: (m.ControlKind.CLIENT_GONE, ""),
-    Outcome.EXPIRED: (m.ControlKind.HANGUP, Outcome.EXPIRED.value),
+    Outcome.EXPIRED: (m.ControlKind.HANGUP, m.EndReason.AUTH_EXPIRED),
     Outcome.TAKEN_OVER: None,  # the session is another connection's now
 }
 

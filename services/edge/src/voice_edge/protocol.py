@@ -174,6 +174,15 @@ class SessionEvent(msgspec.Struct, tag="session", tag_field="event", rename="cam
     resume_token: str
     input_rate: Annotated[int, Meta(description="Hz of the audio the client sends")]
     output_rate: Annotated[int, Meta(description="Hz of the audio the client gets")]
+    capabilities: Annotated[
+        list[str],
+        Meta(
+            description=(
+                "What the session's engine does beyond speech: Capability values (a client ignores "
+                "values it does not know; absent ones mean the engine cannot)"
+            )
+        ),
+    ]
     expires_at: (
         Annotated[float, Meta(description="Unix seconds when the bearer token expires; absent for API keys")]
         | UnsetType
@@ -272,10 +281,20 @@ def media_event(pcm: bytes) -> str:
     return '{"event":"media","data":"' + base64.b64encode(pcm).decode("ascii") + '"}'
 
 
-def session_event(session_id: str, resume_token: str, expires_at: float = 0.0) -> str:
-    """``expiresAt``: when the session's bearer token expires (absent for API keys)."""
+def session_event(
+    session_id: str, resume_token: str, capabilities: list[str], expires_at: float = 0.0
+) -> str:
+    """``capabilities``: the owning worker's (``Capability`` values); ``expiresAt``: when the
+    session's bearer token expires (absent for API keys)."""
     return encode(
-        SessionEvent(session_id, resume_token, m.INPUT_RATE, m.OUTPUT_RATE, expires_at=expires_at or UNSET)
+        SessionEvent(
+            session_id,
+            resume_token,
+            m.INPUT_RATE,
+            m.OUTPUT_RATE,
+            capabilities=capabilities,
+            expires_at=expires_at or UNSET,
+        )
     )
 
 

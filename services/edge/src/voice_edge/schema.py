@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 import msgspec
+from voice_proto import messages as m
 from voice_proto.generated import document_command
 
 from . import protocol as p
@@ -37,6 +38,15 @@ def build_schema() -> dict[str, Any]:
             **server,
         },
         **components,
+        "Capability": {
+            "title": "Capability",
+            "description": (
+                "What an engine does beyond speech (the session event's capabilities): typed text "
+                "(`text`), the client's end of utterance (`endOfUtterance`; without it the engine ends "
+                "turns itself), tool calls (`tool` events)."
+            ),
+            "enum": [capability.value for capability in m.Capability],
+        },
         "CloseCode": _documented_enum(
             "CloseCode", "WebSocket close codes of the edge (the close reason says more).", list(p.Close)
         ),
@@ -53,8 +63,9 @@ def build_schema() -> dict[str, Any]:
             "The browser protocol of the edge's /ws. Subprotocols: voice.v1 (every frame JSON text, "
             "audio base64 in it) and voice.v1.binary (audio as binary frames of PCM16LE both ways, "
             "the rest JSON text). A JSON frame from the client is a ClientMessage, one from the server "
-            "a ServerEvent; CloseCode and ErrorCode are the stable codes. Generated from "
-            "services/edge/src/voice_edge/protocol.py; see services/edge/README.md."
+            "a ServerEvent; CloseCode and ErrorCode are the stable codes, Capability what an engine "
+            "can do. Generated from services/edge/src/voice_edge/protocol.py; see "
+            "services/edge/README.md."
         ),
         "x-subprotocols": list(p.PROTOCOLS),
         "$defs": dict(sorted(defs.items())),

@@ -108,11 +108,11 @@ class EdgeSession:
             self._headers = headers_for()
             self._log = self._log.bind(trace_id=trace_id_hex())
             if resume_session is not None:
-                attached = await self._resume(resume_session)
+                capabilities = await self._resume(resume_session)
             else:
-                attached = await self._start()
+                capabilities = await self._start()
             span.set_attribute("session.id", self.id)
-            if not attached:
+            if capabilities is None:
                 return
             self._log = self.credentials.log = self._log.bind(session_id=self.id)
             self.worker = WorkerLink(
@@ -122,13 +122,14 @@ class EdgeSession:
                 handover_request=functools.partial(self._session_start, handover=True),
                 tell=self._send_event,
                 close=self.request_close,
+                capabilities=capabilities,
                 clock=self._clock,
                 headers=self._headers,
                 log=self._log,
             )
             await self.ws.accept(subprotocol=self.offer.selected)
             await self._send_text(
-                p.session_event(self.id, self.resume_token, self.credentials.bearer_expiry())
+                p.session_event(self.id, self.resume_token, capabilities, self.credentials.bearer_expiry())
             )
             self._ready.set()
             request = await self._serve()
@@ -148,7 +149,8 @@ class EdgeSession:
             greet=not handover,
         )
 
-    async def _start(self) -> bool:
+    async def _start(self) -> list[str] | None:
+        """Place a new session; the claiming worker's capabilities, or None when none took it."""
         self.id = secrets.token_urlsafe(18)  # 24 characters of A-Z a-z 0-9 _ -
         await self._subscribe_outputs()
         claim = await place_session(
@@ -158,17 +160,19 @@ class EdgeSession:
             self._log.warning("no worker took the session", session_id=self.id)
             await self._unsubscribe()
             await self._refuse(p.Close.TRY_AGAIN_LATER, "no worker available")
-            return False
+            return None
         self.resume_token = claim.resume_token
         self._log.info("session placed", session_id=self.id, worker=claim.worker_id)
-        return True
+        return claim.capabilities
 
-    async def _resume(self, session_id: str) -> bool:
+    async def _resume(self, session_id: str) -> list[str] | None:
+        """Take the session over from its last connection; its worker's capabilities, or None
+        when the resume was refused."""
         try:
             self.id = channels.check_session_id(session_id)
         except channels.InvalidSessionId:
             await self._refuse(p.Close.BAD_OFFER, "malformed session id")
-            return False
+            return None
         await self._subscribe_outputs()
         control = m.Control(
             kind=m.ControlKind.RESUME,
@@ -182,15 +186,15 @@ class EdgeSession:
             )
             refusal = "" if reply.ok else reply.reason
         except BusError:
-            refusal = "expired"  # nobody owns the session any more
+            refusal = m.ResumeRefusal.EXPIRED  # nobody owns the session any more
         if refusal:
             self._log.info("resume refused", session_id=self.id, reason=refusal)
             await self._unsubscribe()
             await self._refuse(p.Close.RESUME_REFUSED, f"resume refused: {refusal}")
-            return False
+            return None
         self.resume_token = self.offer.resume_token
         self._log.info("session resumed", session_id=self.id)
-        return True
+        return reply.capabilities
 
     async def _refuse(self, code: int, reason: str) -> None:
         await self.ws.accept(subprotocol=self.offer.selected)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from enum import StrEnum
 
 import structlog
 from opentelemetry import trace
@@ -25,6 +26,15 @@ from .settings import EdgeSettings
 tracer = trace.get_tracer("voice_edge")
 
 
+class HandoverReason(StrEnum):
+    """Why the edge moves a session to another worker (the ``edge.handover`` span's ``reason``)."""
+
+    #: The worker handed the session back (``HandoverRequested``: it is shutting down).
+    WORKER_RELEASED = "worker_released"
+    #: No heartbeat from the worker for ``EDGE_HEARTBEAT_TIMEOUT`` seconds.
+    HEARTBEAT_LOST = "heartbeat_lost"
+
+
 class WorkerLink:
     """Keeps a placed session on a live worker.
 
@@ -32,6 +42,10 @@ class WorkerLink:
     (principal, resume token, finished turns). When no worker takes it within
     ``settings.start_timeout`` seconds, the client is told ``worker_lost``, the session's
     lifecycle says it ended, and the session is closed with 1013.
+
+    ``capabilities`` are the owning worker's (``Capability`` values): the claim's, then the new
+    claim's after a handover. The client is not told when a handover changes them (the ``session``
+    event comes once per connection); it gets the new set on its next connect or resume.
     """
 
     def __init__(
@@ -43,6 +57,7 @@ class WorkerLink:
         handover_request: Callable[[], m.SessionStart],
         tell: Tell,
         close: RequestClose,
+        capabilities: Sequence[str] = (),
         clock: Clock = SYSTEM_CLOCK,
         headers: dict[str, str] | None = None,
         log: structlog.stdlib.BoundLogger | None = None,
@@ -53,6 +68,7 @@ class WorkerLink:
         self._handover_request = handover_request
         self._tell = tell
         self._close = close
+        self.capabilities = list(capabilities)
         self._clock = clock
         #: The session's trace context, on everything sent to the worker.
         self._headers = headers
@@ -102,12 +118,16 @@ class WorkerLink:
             if wait > 0 and not self._handover_now.is_set():
                 await self._clock.wait(self._handover_now, wait)
                 continue
-            reason = "worker_released" if self._handover_now.is_set() else "heartbeat_lost"
+            reason = (
+                HandoverReason.WORKER_RELEASED
+                if self._handover_now.is_set()
+                else HandoverReason.HEARTBEAT_LOST
+            )
             self._handover_now.clear()
             if not await self._hand_over(reason):
                 return
 
-    async def _hand_over(self, reason: str) -> bool:
+    async def _hand_over(self, reason: HandoverReason) -> bool:
         start = self._handover_request()
         with tracer.start_as_current_span(
             "edge.handover", attributes={"session.id": self._session_id, "reason": reason}
@@ -119,12 +139,22 @@ class WorkerLink:
         if claim is not None:
             self._last_heartbeat = self._clock.monotonic()
             self._log.info("session handed over", worker=claim.worker_id)
+            if claim.capabilities != self.capabilities:
+                self._log.warning(
+                    "the new worker's engine does other things; the client learns it when it reconnects",
+                    capabilities=claim.capabilities,
+                    was=self.capabilities,
+                )
+                self.capabilities = claim.capabilities
             return True
         await self._tell(
             p.ErrorEvent(p.ErrorCode.WORKER_LOST, "the session's worker stopped and no other is available")
         )
         lifecycle = m.Lifecycle(
-            kind=m.LifecycleKind.ENDED, principal=start.principal, reason="worker_lost", at=self._clock.time()
+            kind=m.LifecycleKind.ENDED,
+            principal=start.principal,
+            reason=m.EndReason.WORKER_LOST,
+            at=self._clock.time(),
         )
         with contextlib.suppress(BusError, OSError):
             await self._bus.publish(

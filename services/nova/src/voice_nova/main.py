@@ -15,12 +15,7 @@ log = structlog.get_logger("voice_nova")
 
 async def run(settings: NovaSettings) -> None:
     factory = engine_factory(settings.engine, EngineContext.with_default_tools(settings.timezone))
-    bus = Bus(
-        settings.nats_url,
-        "nova",
-        retry_for=settings.nats_connect_retry,
-        credentials=settings.nats_credentials(),
-    )
+    bus = Bus.for_service(settings, "nova")
     worker = Worker(
         bus,
         factory,

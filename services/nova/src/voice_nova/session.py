@@ -13,7 +13,7 @@ import contextlib
 import hmac
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import Enum
 
 import structlog
@@ -59,6 +59,7 @@ class WorkerSession:
         *,
         worker_id: str,
         resume_window: float,
+        capabilities: Sequence[str] = (),
         resume_token: str = "",
         handover: bool = False,
         parent: Context | None = None,
@@ -68,6 +69,9 @@ class WorkerSession:
         self.setup = setup
         self.engine = engine
         self.worker_id = worker_id
+        #: What the engine does beyond speech (``Capability`` values), told to the edge when the
+        #: session is claimed and when it is resumed.
+        self.capabilities = list(capabilities)
         self.resume_token = resume_token or secrets.token_urlsafe(24)
         self.state = State.ACTIVE
         self._bus = bus
@@ -184,7 +188,7 @@ class WorkerSession:
         await self._publish_event(m.Resumed(conn_id=control.conn_id))
         await self._lifecycle(m.LifecycleKind.RESUMED)
         self._log.info("client resumed")
-        return m.ControlReply(ok=True)
+        return m.ControlReply(ok=True, capabilities=self.capabilities)
 
     # --- output -------------------------------------------------------------------------------
 

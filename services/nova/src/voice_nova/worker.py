@@ -124,6 +124,7 @@ class Worker:
             setup,
             self.factory.create(setup),
             worker_id=self.worker_id,
+            capabilities=sorted(capability.value for capability in self.factory.capabilities),
             resume_window=self._resume_window,
             resume_token=request.resume_token,
             handover=request.handover,
@@ -144,7 +145,7 @@ class Worker:
             accepted=True,
             worker_id=self.worker_id,
             resume_token=session.resume_token,
-            capabilities=sorted(capability.value for capability in self.factory.capabilities),
+            capabilities=session.capabilities,
         )
 
     def _forget(self, session: WorkerSession) -> None:

@@ -46,12 +46,7 @@ async def migrate(settings: TranscriptsSettings) -> None:
 async def run(settings: TranscriptsSettings) -> None:
     engine = create_engine(settings.database_url)
     store = Store(engine)
-    bus = Bus(
-        settings.nats_url,
-        "transcripts",
-        retry_for=settings.nats_connect_retry,
-        credentials=settings.nats_credentials(),
-    )
+    bus = Bus.for_service(settings, "transcripts")
     intake = Intake(
         bus, store, durable=settings.durable, batch_size=settings.batch_size, ack_wait=settings.ack_wait
     )
