@@ -31,12 +31,12 @@ def test_an_interruption_is_applied_once_and_its_audio_never_passes() -> None:
     turns.assistant_speaks(turn)
     turns.assistant_speaks(turn)
     assert turns.admit(m.AudioOut(turn_id=turn, pcm=b"\0\0"))
-    assert turns.speaking == turn
+    speaking_before = turns.speaking
     turns.cut(turn, "What was played.")
     turns.cut(turn, "again")
     turns.end(turn, ASSISTANT)  # an engine that reports the end too: said once only
     assert not turns.admit(m.AudioOut(turn_id=turn, pcm=b"\0\0"))
-    assert turns.speaking is None
+    assert (speaking_before, turns.speaking) == (turn, None)
     assert emitted[2:] == [
         m.TurnStarted(turn_id=turn, role=ASSISTANT),
         m.Interrupted(turn_id=turn),
