@@ -74,6 +74,9 @@ class SessionStart(Message, kw_only=True):
     #: across workers: on handover the edge sends one above the highest turn id it has seen (or
     #: the owner told it on resume), and the new worker numbers its turns from there.
     next_turn_id: int = 1
+    #: The previous worker shut down before its last answer was over (that turn ended
+    #: ``handover``): answer the user's last words in ``history`` again.
+    answer_again: bool = False
 
 
 class Capability(StrEnum):
@@ -326,7 +329,8 @@ class Transcript(Message, kw_only=True):
     role: Role
     text: str
     stage: Stage
-    #: FINAL assistant text of a turn that the user interrupted: only what was actually spoken.
+    #: FINAL assistant text of a turn cut short (the user interrupted it, or its worker shut down:
+    #: its ``TurnEnded`` says which): only what was actually spoken.
     interrupted: bool = False
 
 

@@ -72,3 +72,31 @@ def test_an_observer_that_fails_does_not_stop_the_conversation() -> None:
     turns.observe(broken)
     turn = turns.open(ASSISTANT)
     assert emitted == [m.TurnStarted(turn_id=turn, role=ASSISTANT)]
+
+
+def test_a_shutdown_ends_the_answer_in_progress_with_what_was_played() -> None:
+    turns, emitted, _ = ledger()
+    done = turns.open(USER)
+    turns.end(done, USER)
+    turns.assistant_speaks(done)
+    turns.final(done, "Done.")
+    turns.end(done, ASSISTANT)
+    empty = turns.open(USER)
+    turns.end(empty, USER, m.TurnEndReason.EMPTY)  # a cough: nothing to answer
+    idle_before = turns.busy
+    asked = turns.open(USER)
+    turns.end(asked, USER)
+    assert turns.busy  # an answer is owed
+    turns.assistant_speaks(asked)
+    turns.said(asked, "First sentence.", starts=0.0)
+    turns.said(asked, "Not played yet.", starts=float("inf"))
+    del emitted[:]
+    assert turns.hand_over() == [asked]
+    assert (idle_before, turns.busy) == (False, False)
+    assert not turns.admit(m.AudioOut(turn_id=asked, pcm=b"\0\0"))
+    assert emitted == [
+        m.Transcript(
+            turn_id=asked, role=ASSISTANT, text="First sentence.", stage=m.Stage.FINAL, interrupted=True
+        ),
+        m.TurnEnded(turn_id=asked, role=ASSISTANT, reason=m.TurnEndReason.HANDOVER),
+    ]

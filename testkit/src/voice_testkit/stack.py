@@ -51,6 +51,9 @@ class Stack:
             AUTH_ADMIN_PRINCIPALS="ops",
             NOVA_ENGINE="loopback",
             NOVA_HEARTBEAT_INTERVAL="0.5",
+            # A stopped worker hands its sessions over after at most 2 s of answers in progress
+            # (the drain tests set their own).
+            NOVA_DRAIN_TIMEOUT="2",
             EDGE_HEARTBEAT_TIMEOUT="2.0",
             EDGE_START_TIMEOUT="3.0",
             # A stopped edge closes its calls with 1012 at once (the drain test sets its own).

@@ -65,6 +65,9 @@ class EdgeSession:
         #: The highest turn id seen on this session (its worker's ledger numbers turns; a worker
         #: that takes the session over goes on above it: ``SessionStart.next_turn_id``).
         self.last_turn_id = 0
+        #: The worker's last answer was cut short by its shutdown (``TurnEnded`` reason
+        #: ``handover``): the next worker answers again (``SessionStart.answer_again``).
+        self.answer_cut_short = False
         self._clock = clock
         self._log = log.bind(conn_id=self.conn_id, principal=identity.principal)
         source = ws.client.host if ws.client else ""
@@ -150,6 +153,7 @@ class EdgeSession:
             history=list(self.history),
             greet=not handover,
             next_turn_id=self.last_turn_id + 1,
+            answer_again=handover and self.answer_cut_short,
         )
 
     async def _start(self) -> list[str] | None:
@@ -354,6 +358,8 @@ class EdgeSession:
             case m.HandoverRequested():
                 self.worker.released()
                 return
+            case m.TurnEnded(role=m.Role.ASSISTANT, reason=reason):
+                self.answer_cut_short = reason == m.TurnEndReason.HANDOVER
             case m.Resumed(conn_id=conn_id):
                 if conn_id != self.conn_id:
                     self.request_close(

@@ -31,6 +31,8 @@ tracer = trace.get_tracer("voice_nova")
 
 #: Seconds to let the engine's remaining events out after it was closed.
 _PUMP_GRACE = 2.0
+#: Seconds between looks at whether the answer in progress is over, on shutdown.
+_DRAIN_POLL = 0.05
 
 
 class State(Enum):
@@ -244,8 +246,22 @@ class WorkerSession:
         if self._finishing is None:
             self._finishing = asyncio.create_task(self._close(reason, how), name=f"end-{self.id}")
 
-    async def hand_back(self, reason: str) -> None:
-        """Stop without ending the session, and ask the edge to place it on another worker."""
+    async def hand_back(self, reason: str, within: float = 0.0) -> None:
+        """Stop without ending the session, and ask the edge to place it on another worker.
+
+        An answer in progress (or owed to the user's last words) is let finish first, for up to
+        ``within`` seconds, while the session goes on as usual; one still going then ends with
+        reason ``handover`` and a FINAL of what was played, and the next worker answers again
+        (the edge sets ``SessionStart.answer_again``).
+        """
+        deadline = time.monotonic() + within
+        # Polled: "busy" is derived from the ledger's turns, and this runs once, on shutdown.
+        while self.state is State.ACTIVE and self.turns.busy and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(_DRAIN_POLL)
+        if self.state is not State.ENDED:
+            cut = self.turns.hand_over()
+            if cut:
+                self._log.info("answer cut short by the shutdown", turns=cut)
         await self._close(reason, Ending.HANDED_BACK)
 
     async def _close(self, reason: str, how: Ending) -> None:

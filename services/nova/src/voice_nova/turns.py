@@ -11,7 +11,10 @@ it on the bus, once:
 - it applies an interruption once (``Interrupted``, then the assistant's FINAL flagged
   ``interrupted`` and ``TurnEnded(ASSISTANT, interrupted)``);
 - it is the one place that drops audio of a turn the user interrupted (:meth:`Turns.admit`, called
-  by the worker where engine output becomes bus traffic).
+  by the worker where engine output becomes bus traffic);
+- it knows what of an answer was played (engines report each sentence with the time its playback
+  starts, :meth:`Turns.said`), so an answer cut short (barge-in, :meth:`Turns.cut`; the worker
+  shutting down, :meth:`Turns.hand_over`) gets a FINAL of only what the person heard.
 
 Observers (telemetry, tests) subscribe with :meth:`Turns.observe`: a callable that receives a
 :class:`TurnEvent` for each of these moments, in order, on the event loop, and must not block:
@@ -82,6 +85,15 @@ class _Turn:
     silenced: bool = False
     final: bool = False
     ended: set[m.Role] = field(default_factory=set)
+    #: The user's side ended without anything to answer (``empty``, ``error``).
+    nothing_to_answer: bool = False
+    #: (``time.monotonic()`` at which its playback starts, sentence), in order.
+    sentences: list[tuple[float, str]] = field(default_factory=list)
+
+    @property
+    def busy(self) -> bool:
+        """An answer is under way or owed: the assistant's side has not ended."""
+        return m.Role.ASSISTANT not in self.ended and not self.nothing_to_answer
 
 
 class Turns:
@@ -108,6 +120,11 @@ class Turns:
     def next_id(self) -> int:
         """The id the next turn gets (what a session moving elsewhere starts from)."""
         return self._next
+
+    @property
+    def busy(self) -> bool:
+        """An answer is being given or is owed (a shutting-down worker waits for it)."""
+        return any(turn.busy for turn in self._turns.values())
 
     @property
     def speaking(self) -> int | None:
@@ -153,10 +170,10 @@ class Turns:
         return True
 
     def final(self, turn_id: int, text: str) -> None:
-        """The assistant's FINAL transcript of ``turn_id`` (flagged ``interrupted`` when it was):
-        for an interrupted turn, ``text`` must hold only what was played."""
+        """The assistant's FINAL transcript of ``turn_id``, flagged ``interrupted`` when it was cut
+        short (the user barged in, or a shutdown): then ``text`` must hold only what was played."""
         turn = self._turns.get(turn_id)
-        interrupted = turn is not None and turn.interrupted
+        interrupted = turn is not None and turn.silenced
         if turn is not None:
             turn.final = True
         self._emit(
@@ -177,6 +194,8 @@ class Turns:
             if role in turn.ended:
                 return
             turn.ended.add(role)
+            if role is m.Role.USER and reason in (m.TurnEndReason.EMPTY, m.TurnEndReason.ERROR):
+                turn.nothing_to_answer = True
             if role is m.Role.ASSISTANT and turn.interrupted:
                 reason = m.TurnEndReason.INTERRUPTED
             if reason == m.TurnEndReason.HANDOVER:
@@ -184,12 +203,44 @@ class Turns:
         self._tell(TurnEvent(TurnMoment.ENDED, turn_id, role, reason))
         self._emit(m.TurnEnded(turn_id=turn_id, role=role, reason=reason))
 
-    def cut(self, turn_id: int, spoken: str) -> None:
+    def said(self, turn_id: int, sentence: str, starts: float | None = None) -> None:
+        """The assistant says ``sentence`` in ``turn_id``; its playback starts at ``starts``
+        (``time.monotonic()`` seconds; now if None)."""
+        turn = self._turns.get(turn_id)
+        if turn is not None:
+            turn.sentences.append((time.monotonic() if starts is None else starts, sentence))
+
+    def played(self, turn_id: int) -> str:
+        """What of the turn's answer has been played by now: the sentences whose playback started."""
+        turn = self._turns.get(turn_id)
+        if turn is None:
+            return ""
+        now = time.monotonic()
+        return " ".join(sentence for starts, sentence in turn.sentences if starts <= now)
+
+    def cut(self, turn_id: int, spoken: str | None = None) -> None:
         """An interruption the engine detects itself, whole: ``Interrupted``, the FINAL with what
-        was ``spoken`` (played), and ``TurnEnded(ASSISTANT, interrupted)``."""
+        was ``spoken`` (by default what was played, :meth:`played`), and
+        ``TurnEnded(ASSISTANT, interrupted)``."""
+        text = self.played(turn_id) if spoken is None else spoken
         if self.interrupt(turn_id):
-            self.final(turn_id, spoken)
+            self.final(turn_id, text)
             self.end(turn_id, m.Role.ASSISTANT, m.TurnEndReason.INTERRUPTED)
+
+    def hand_over(self) -> list[int]:
+        """The worker lets the session go before its answers are over: each such turn ends
+        ``handover`` (with a FINAL of what was played, when the assistant had started speaking),
+        and none of its audio goes out any more. The ids of the turns so ended."""
+        cut: list[int] = []
+        for turn_id, turn in list(self._turns.items()):
+            if not turn.busy:
+                continue
+            turn.silenced = True
+            if turn.speaking and not turn.final:
+                self.final(turn_id, self.played(turn_id))
+            self.end(turn_id, m.Role.ASSISTANT, m.TurnEndReason.HANDOVER)
+            cut.append(turn_id)
+        return cut
 
     def interrupted(self, turn_id: int) -> bool:
         turn = self._turns.get(turn_id)

@@ -212,6 +212,9 @@ class Conversation:
                 return
             self._user_final(output.text)
         elif role == "ASSISTANT" and stage == "SPECULATIVE":
+            # Nova sends a sentence's text just before its audio: played from about now (the FINAL
+            # of an answer cut short by a shutdown holds these).
+            self.turns.said(self.turn, output.text.strip())
             self._emit(
                 m.Transcript(
                     turn_id=self.turn, role=m.Role.ASSISTANT, text=output.text, stage=m.Stage.SPECULATIVE

@@ -19,9 +19,10 @@ import asyncio
 import contextlib
 import copy
 import json
+import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -64,8 +65,6 @@ class _Answer:
     user_audio: FloatArray | None = None
     #: The assistant's turn has started (``TurnStarted(ASSISTANT)`` went out).
     started: bool = False
-    #: (loop time at which the client starts playing it, sentence).
-    sentences: list[tuple[float, str]] = field(default_factory=list)
     open_tool_call: m.ToolCall | None = None
     task: asyncio.Task[None] | None = None
 
@@ -117,6 +116,11 @@ class LocalEngine(QueuedEngine):
         )
         if self._setup.greet:
             self._begin(_Answer(self.turns.open(m.Role.ASSISTANT), started=True), self._greet)
+        elif self._setup.answer_again and (question := _last_words(self._setup.history)):
+            reply = self._responder.respond(question)
+            self._begin(
+                _Answer(self.turns.open(m.Role.ASSISTANT), started=True), lambda a: self._reply(a, reply)
+            )
 
     async def push_audio(self, pcm: bytes) -> None:
         if self._closed or self._endpointer is None:
@@ -316,7 +320,8 @@ class LocalEngine(QueuedEngine):
             if pcm is None:
                 pcm = await self._models.run(voice.speak, sentence)
             starts = max(loop.time(), self._playback_end)
-            answer.sentences.append((starts, sentence))
+            # The ledger keeps what was played on the monotonic clock (the loop's may differ).
+            self.turns.said(answer.turn_id, sentence, time.monotonic() + starts - loop.time())
             for offset in range(0, len(pcm), _CHUNK_BYTES):
                 self.emit(m.AudioOut(turn_id=answer.turn_id, pcm=pcm[offset : offset + _CHUNK_BYTES]))
             self._playback_end = starts + len(pcm) / _BYTES_PER_SECOND
@@ -336,15 +341,12 @@ class LocalEngine(QueuedEngine):
         assert answer.task is not None
         answer.task.cancel()
         self._answer = None  # cancelled, though the task only ends at its next await
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        self._playback_end = now  # the client flushes what it had not played yet
+        self._playback_end = asyncio.get_running_loop().time()  # the client flushes the rest
         if answer.open_tool_call is not None:
             error = json.dumps({"error": "interrupted by the user"})
             self.emit(replace(answer.open_tool_call, status=m.ToolCallStatus.FAILED, result=error))
         if answer.started:
-            spoken = " ".join(sentence for starts, sentence in answer.sentences if starts <= now)
-            self.turns.cut(answer.turn_id, spoken)
+            self.turns.cut(answer.turn_id)  # the FINAL holds the sentences that started playing
             return None
         if answer.user_audio is not None:
             self._carry = answer.user_audio
@@ -353,6 +355,11 @@ class LocalEngine(QueuedEngine):
 
 
 type _Work = Callable[[_Answer], Awaitable[None]]
+
+
+def _last_words(history: list[m.HistoryTurn]) -> str:
+    """The user's last words in the history (what an answer cut short by a handover answered)."""
+    return next((turn.text for turn in reversed(history) if turn.role is m.Role.USER), "")
 
 
 def _consume(future: asyncio.Future[Any]) -> None:
