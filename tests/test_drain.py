@@ -86,3 +86,42 @@ async def test_an_answer_that_outlasts_the_drain_ends_handover_and_is_said_again
     assert not [e for e in client.events if e["event"] == "error"]
     await client.end()
     await bus.drain()
+
+
+async def test_the_offline_engine_finishes_its_answer_before_the_session_moves(fresh_stack: Stack) -> None:
+    """Offline engine, the default bound: the answer in progress is played to its end (FINAL not
+    interrupted), then the session moves and the other worker answers the next question."""
+    env = {"NOVA_ENGINE": "local", "NOVA_DRAIN_TIMEOUT": "20"}
+    fresh_stack.start_auth(wait=False)
+    fresh_stack.start_edge(wait=False, EDGE_HEARTBEAT_TIMEOUT="60")  # the move must come from the drain
+    fresh_stack.start_worker("nova-a", wait=False, **env)
+    fresh_stack.start_worker("nova-b", wait=False, **env)
+    fresh_stack.wait_ready(timeout=180)  # the workers load their models first
+    bus = await fresh_stack.nats.connect()
+    lifecycle = await Recorder().listen(bus, channels.LIFECYCLE)
+    client = await VoiceClient.open(fresh_stack.ws_url(), key=API_KEYS["alice"])
+    await client.expect("turn", role="assistant", state="ended", timeout=30)  # the greeting
+    first = await owner(lifecycle, client.session_id, m.LifecycleKind.STARTED)
+
+    await client.send_text("Tell me about cloud storage.")
+    planned = await client.expect("transcript", role="assistant", stage="speculative", timeout=30)
+    await client.expect("media", timeout=30)
+    fresh_stack.processes[first].signal(signal.SIGTERM)
+
+    final = await client.expect("transcript", role="assistant", stage="final", timeout=30)
+    assert final["turnId"] == planned["turnId"]
+    assert final["text"] == planned["text"]
+    assert final["interrupted"] is False
+    ended = await client.expect("turn", turnId=planned["turnId"], role="assistant", state="ended")
+    assert ended["reason"] == "end_turn"
+    assert not [e for e in lifecycle.of_type(m.Lifecycle) if e.kind is m.LifecycleKind.HANDED_OVER]
+    assert await exited(fresh_stack.processes[first]) == 0
+    assert await owner(lifecycle, client.session_id, m.LifecycleKind.HANDED_OVER) != first
+
+    await client.send_text("What time is it?")
+    answer = await client.expect("transcript", role="assistant", stage="final", timeout=30)
+    assert answer["turnId"] > final["turnId"]
+    assert "it's" in answer["text"].lower()
+    assert not [e for e in client.events if e["event"] == "error"]
+    await client.end()
+    await bus.drain()
