@@ -197,3 +197,32 @@ async def test_garbage_audio_never_fails_the_session(open_session: OpenSession, 
     await session.engine.push_audio(question + silence(1.0))
     heard = await session.until(lambda e: is_user_final(e) and "network" in e.text.lower())  # type: ignore[union-attr]
     assert isinstance(heard, m.Transcript)
+
+
+async def test_a_sound_with_no_words_does_not_cost_the_answer(open_session: OpenSession) -> None:
+    """A 0.27 s "uh" (espeak) cuts into "What time is it?"'s answer: it holds no words, so the
+    answer goes on from the sentence it stopped in, and the time is still told."""
+    uh = say(speaker("espeak"), "uh").astype("<i2").tobytes()
+    session = await open_session()
+    await session.engine.push_text("What time is it?")
+    await session.until(is_audio)
+    await asyncio.sleep(0.6)
+    sound = silence(0.1) + uh + silence(1.2)
+    for start in range(0, len(sound), 640):  # 20 ms frames in real time, as a microphone sends
+        await session.engine.push_audio(sound[start : start + 640])
+        await asyncio.sleep(0.02)
+
+    def told(event: EngineEvent) -> bool:
+        return is_assistant_final(event) and not event.interrupted  # type: ignore[union-attr]
+
+    final = await session.until(told, timeout=60)
+    assert isinstance(final, m.Transcript)
+    assert final.text.lower().startswith("it's")
+    ended = [e for e in session.shown() if isinstance(e, m.TurnEnded)]
+    # Whether the sound stopped the answer at all or not, the answer's end is ``end_turn``.
+    assert ended[-1] == m.TurnEnded(turn_id=final.turn_id, role=m.Role.ASSISTANT)
+    assert not [e for e in session.shown() if isinstance(e, m.ErrorEvent)]
+
+
+def is_assistant_final(event: EngineEvent) -> bool:
+    return isinstance(event, m.Transcript) and event.role is m.Role.ASSISTANT and event.stage is m.Stage.FINAL

@@ -22,7 +22,7 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -67,6 +67,17 @@ class _Answer:
     started: bool = False
     open_tool_call: m.ToolCall | None = None
     task: asyncio.Task[None] | None = None
+    #: What the assistant says in this turn, once known, and the loop time at which each of its
+    #: sentences starts playing (so far).
+    text: str = ""
+    starts: list[float] = field(default_factory=list)
+
+    def rest(self, now: float) -> str:
+        """What is left to say from ``now``: the sentence playing, again from its start, and
+        those after it."""
+        sentences = split_sentences(self.text)
+        playing = sum(1 for starts in self.starts if starts <= now)
+        return " ".join(sentences[max(0, playing - 1) :])
 
     @property
     def running(self) -> bool:
@@ -97,6 +108,10 @@ class LocalEngine(QueuedEngine):
         #: Audio of an utterance the user went on with before it was transcribed.
         self._carry: FloatArray | None = None
         self._speculation: tuple[int, asyncio.Future[str]] | None = None
+        #: What the answer last cut short had left to say (from its sentence playing).
+        self._cut_rest = ""
+        #: (user turn, the rest of the answer it cut short): said if that turn has no words.
+        self._resume: tuple[int, str] | None = None
         self._playback_end = 0.0
 
     # --- the engine interface ---------------------------------------------------------------------
@@ -185,6 +200,9 @@ class LocalEngine(QueuedEngine):
             self._user_turn = continued  # the same turn goes on: its start was already announced
             return
         self._user_turn = self.turns.open(m.Role.USER)
+        if self._cut_rest:
+            # If this turn turns out to hold no words (a cough, "uh"), the answer it cut goes on.
+            self._resume, self._cut_rest = (self._user_turn, self._cut_rest), ""
 
     def _on_endpoint(self, event: EndpointEvent) -> None:
         match event:
@@ -268,7 +286,11 @@ class LocalEngine(QueuedEngine):
         too_long = ended.reason is EndReason.TOO_LONG
         if not text:
             self.turns.end(answer.turn_id, m.Role.USER, m.TurnEndReason.EMPTY)
-            if ended.voiced_ms >= _MUMBLE_MS or too_long:
+            resume, self._resume = self._resume, None
+            if resume is not None and resume[0] == answer.turn_id:
+                # A false interruption: nothing was said, so the answer goes on where it stopped.
+                await self._say(answer, resume[1])
+            elif ended.voiced_ms >= _MUMBLE_MS or too_long:
                 await self._say(answer, _NOT_HEARD)
             return
         self._heard(answer.turn_id, text, m.TurnEndReason.TOO_LONG if too_long else m.TurnEndReason.END_TURN)
@@ -309,6 +331,7 @@ class LocalEngine(QueuedEngine):
         """Speak ``text`` sentence by sentence, then wait for the client to finish playing it."""
         self._start_assistant(answer)
         loop = asyncio.get_running_loop()
+        answer.text = text
         self.emit(
             m.Transcript(turn_id=answer.turn_id, role=m.Role.ASSISTANT, text=text, stage=m.Stage.SPECULATIVE)
         )
@@ -320,6 +343,7 @@ class LocalEngine(QueuedEngine):
             if pcm is None:
                 pcm = await self._models.run(voice.speak, sentence)
             starts = max(loop.time(), self._playback_end)
+            answer.starts.append(starts)
             # The ledger keeps what was played on the monotonic clock (the loop's may differ).
             self.turns.said(answer.turn_id, sentence, time.monotonic() + starts - loop.time())
             for offset in range(0, len(pcm), _CHUNK_BYTES):
@@ -335,13 +359,16 @@ class LocalEngine(QueuedEngine):
         Returns the turn id to continue when the user took up again an utterance whose words were
         not transcribed yet: that audio is carried into the utterance now starting.
         """
+        self._cut_rest = ""
         answer = self._answer
         if answer is None or not answer.running:
             return None
         assert answer.task is not None
         answer.task.cancel()
         self._answer = None  # cancelled, though the task only ends at its next await
-        self._playback_end = asyncio.get_running_loop().time()  # the client flushes the rest
+        now = asyncio.get_running_loop().time()
+        self._playback_end = now  # the client flushes the rest
+        self._cut_rest = answer.rest(now) if answer.started else ""
         if answer.open_tool_call is not None:
             error = json.dumps({"error": "interrupted by the user"})
             self.emit(replace(answer.open_tool_call, status=m.ToolCallStatus.FAILED, result=error))
