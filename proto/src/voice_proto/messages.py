@@ -161,6 +161,9 @@ class ControlKind(StrEnum):
     KEEPALIVE = "keepalive"
     #: Another worker took the session over (handover); any previous owner lets go at once.
     SUPERSEDED = "superseded"
+    #: After a barge-in: how much of the interrupted turn's audio the client played before it
+    #: flushed the rest, so that the turn's FINAL holds what the person heard.
+    PLAYED = "played"
 
 
 class Control(Message, kw_only=True):
@@ -172,6 +175,9 @@ class Control(Message, kw_only=True):
     conn_id: str = ""
     #: SUPERSEDED only: the worker that owns the session now.
     worker_id: str = ""
+    #: PLAYED only: the interrupted turn, and the milliseconds of its audio the client played.
+    turn_id: int = 0
+    played_ms: float = 0.0
     #: HANGUP only: why the session ends when it is not the user's choice (an ``EndReason``,
     #: ``auth_expired``); the worker reports it as the lifecycle's end reason. Empty: ``hangup``.
     reason: Annotated[str, _codes(EndReason, "HANGUP only, one of")] = ""

@@ -279,6 +279,9 @@ class EdgeSession:
                 return CloseRequest(p.Close.NORMAL, "session ended", Outcome.HANGUP)
             case p.ClientAuth(token):
                 await self.credentials.renew(Credential(m.CredentialScheme.BEARER, token))
+            case p.ClientPlayed(turn_id, played_ms):
+                played = m.Control(kind=m.ControlKind.PLAYED, turn_id=turn_id, played_ms=played_ms)
+                await self.worker.send(played)
         return None
 
     async def _on_audio(self, audio: p.ClientAudio) -> CloseRequest | None:

@@ -86,12 +86,12 @@ class WorkerLink:
 
     async def control(self, kind: m.ControlKind, reason: str = "") -> None:
         """Tell the session's worker (best effort: nobody may be listening any more)."""
+        await self.send(m.Control(kind=kind, reason=reason))
+
+    async def send(self, control: m.Control) -> None:
         with contextlib.suppress(BusError, OSError):
             await self._bus.publish(
-                channels.IN_CONTROL,
-                m.Control(kind=kind, reason=reason),
-                session_id=self._session_id,
-                headers=self._headers,
+                channels.IN_CONTROL, control, session_id=self._session_id, headers=self._headers
             )
 
     async def run(self) -> None:

@@ -158,6 +158,8 @@ class WorkerSession:
             case m.ControlKind.RESUME:
                 reply = await self._resume(control)
                 await self._bus.respond(channels.IN_CONTROL, delivery, reply)
+            case m.ControlKind.PLAYED:
+                self.turns.heard(control.turn_id, control.played_ms)
             case m.ControlKind.SUPERSEDED if control.worker_id != self.worker_id:
                 self._finish_soon("superseded", Ending.SUPERSEDED)
             case _:

@@ -18,6 +18,9 @@ from .turns import Turns
 
 log = structlog.get_logger("voice_nova.worker")
 _meter = metrics.get_meter("voice_nova")
+#: Seconds a barge-in's FINAL waits for the client's report of what it played (it comes within a
+#: round trip of the ``stop``); then the worker's playback estimate is used.
+PLAYED_REPORT_WAIT = 0.5
 _claims = _meter.create_counter("voice_worker_claims", description="Session start requests, by outcome")
 
 
@@ -122,7 +125,7 @@ class Worker:
             history=list(request.history),
             greet=request.greet and not request.handover,
             answer_again=request.answer_again,
-            turns=Turns(first_id=request.next_turn_id),
+            turns=Turns(first_id=request.next_turn_id, report_wait=PLAYED_REPORT_WAIT),
         )
         session = WorkerSession(
             self.bus,

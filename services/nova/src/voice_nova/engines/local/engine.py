@@ -71,6 +71,8 @@ class _Answer:
     #: sentences starts playing (so far).
     text: str = ""
     starts: list[float] = field(default_factory=list)
+    #: Milliseconds of audio of this turn sent so far.
+    audio_ms: float = 0.0
 
     def rest(self, now: float) -> str:
         """What is left to say from ``now``: the sentence playing, again from its start, and
@@ -284,11 +286,14 @@ class LocalEngine(QueuedEngine):
             text = await self._models.run(self._models.transcriber.transcribe, answer.user_audio)
         answer.user_audio = None
         too_long = ended.reason is EndReason.TOO_LONG
-        if not text:
+        resume, self._resume = self._resume, None
+        if resume is not None and resume[0] != answer.turn_id:
+            resume = None
+        if not text or (resume is not None and _backchannel(text)):
             self.turns.end(answer.turn_id, m.Role.USER, m.TurnEndReason.EMPTY)
-            resume, self._resume = self._resume, None
-            if resume is not None and resume[0] == answer.turn_id:
-                # A false interruption: nothing was said, so the answer goes on where it stopped.
+            if resume is not None:
+                # A false interruption (no words, or only "hmm", "uh-huh"): the answer goes on
+                # from the sentence it stopped in.
                 await self._say(answer, resume[1])
             elif ended.voiced_ms >= _MUMBLE_MS or too_long:
                 await self._say(answer, _NOT_HEARD)
@@ -345,7 +350,10 @@ class LocalEngine(QueuedEngine):
             starts = max(loop.time(), self._playback_end)
             answer.starts.append(starts)
             # The ledger keeps what was played on the monotonic clock (the loop's may differ).
-            self.turns.said(answer.turn_id, sentence, time.monotonic() + starts - loop.time())
+            self.turns.said(
+                answer.turn_id, sentence, time.monotonic() + starts - loop.time(), answer.audio_ms
+            )
+            answer.audio_ms += len(pcm) / _BYTES_PER_SECOND * 1000
             for offset in range(0, len(pcm), _CHUNK_BYTES):
                 self.emit(m.AudioOut(turn_id=answer.turn_id, pcm=pcm[offset : offset + _CHUNK_BYTES]))
             self._playback_end = starts + len(pcm) / _BYTES_PER_SECOND
@@ -382,6 +390,19 @@ class LocalEngine(QueuedEngine):
 
 
 type _Work = Callable[[_Answer], Awaitable[None]]
+
+
+#: Words that only keep the conversation going (fillers, backchannels), not a turn of their own.
+_BACKCHANNELS = frozenset(
+    {"ah", "aha", "ahem", "eh", "er", "erm", "hm", "hmm", "huh", "mhm", "mm", "mmhmm", "mmm", "oh"}
+    | {"uh", "uhhuh", "uhhum", "uhm", "um", "umm", "yeah", "yep"}
+)
+
+
+def _backchannel(text: str) -> bool:
+    """True when ``text`` holds only fillers and backchannels ("Hmm.", "Uh-huh, yeah")."""
+    words = ["".join(c for c in word if c.isalpha()) for word in text.lower().split()]
+    return all(word in _BACKCHANNELS for word in words if word) and any(words)
 
 
 def _last_words(history: list[m.HistoryTurn]) -> str:
