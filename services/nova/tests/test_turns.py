@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from voice_nova.turns import TurnEvent, TurnMoment, Turns
 from voice_proto import messages as m
 
@@ -100,3 +102,34 @@ def test_a_shutdown_ends_the_answer_in_progress_with_what_was_played() -> None:
         ),
         m.TurnEnded(turn_id=asked, role=ASSISTANT, reason=m.TurnEndReason.HANDOVER),
     ]
+
+
+async def test_a_barge_in_final_holds_what_the_client_reports_it_played() -> None:
+    emitted: list[object] = []
+    turns = Turns(emit=emitted.append, report_wait=30.0)
+    turn = turns.open(ASSISTANT)
+    turns.said(turn, "One.", starts=0.0, offset_ms=0.0)
+    turns.said(turn, "Two.", starts=0.0, offset_ms=800.0)  # started playing, by the clock
+    turns.cut(turn)
+    assert emitted[-1] == m.Interrupted(turn_id=turn)  # the FINAL waits for the report
+    turns.heard(turn, 650.0)  # the client flushed before "Two." was heard
+    assert emitted[-2:] == [
+        m.Transcript(turn_id=turn, role=ASSISTANT, text="One.", stage=m.Stage.FINAL, interrupted=True),
+        m.TurnEnded(turn_id=turn, role=ASSISTANT, reason=m.TurnEndReason.INTERRUPTED),
+    ]
+
+
+async def test_without_a_report_the_barge_in_final_holds_the_playback_estimate() -> None:
+    emitted: list[object] = []
+    turns = Turns(emit=emitted.append, report_wait=0.05)
+    turn = turns.open(ASSISTANT)
+    turns.said(turn, "One.", starts=0.0, offset_ms=0.0)
+    turns.said(turn, "Two.", starts=float("inf"), offset_ms=800.0)  # not started by the clock
+    turns.cut(turn)
+    await asyncio.sleep(0.2)
+    assert emitted[-2:] == [
+        m.Transcript(turn_id=turn, role=ASSISTANT, text="One.", stage=m.Stage.FINAL, interrupted=True),
+        m.TurnEnded(turn_id=turn, role=ASSISTANT, reason=m.TurnEndReason.INTERRUPTED),
+    ]
+    turns.heard(turn, 5000.0)  # too late: said once only
+    assert len([e for e in emitted if isinstance(e, m.Transcript)]) == 1
