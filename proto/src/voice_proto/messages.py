@@ -70,6 +70,9 @@ class SessionStart(Message, kw_only=True):
     history: list[HistoryTurn] = []
     #: Speak first (a greeting) when the session opens; off on handover.
     greet: bool = True
+    #: False when the user opted out of recording (where the operator allows it); the worker
+    #: says so on the session's lifecycle, and the recorder keeps nothing of it.
+    recorded: bool = True
 
 
 class Capability(StrEnum):
@@ -337,6 +340,8 @@ class Lifecycle(Message, kw_only=True):
     reason: Annotated[str, _codes(EndReason)] = ""
     #: Unix time in seconds, from the publisher's clock.
     at: float
+    #: False when the session opted out of recording (``SessionStart.recorded``).
+    recorded: bool = True
 
 
 # --- auth.validate ----------------------------------------------------------------------------
