@@ -53,6 +53,8 @@ class SessionSetup:
     history: list[m.HistoryTurn] = field(default_factory=list)
     #: Speak first when the session opens (off on handover).
     greet: bool = True
+    #: False when the user opted out of recording (said on the session's lifecycle).
+    recorded: bool = True
 
 
 class Engine(ABC):

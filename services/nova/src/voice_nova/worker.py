@@ -118,6 +118,7 @@ class Worker:
             principal=request.principal,
             history=list(request.history),
             greet=request.greet and not request.handover,
+            recorded=request.recorded,
         )
         session = WorkerSession(
             self.bus,
