@@ -103,6 +103,9 @@ class Timeline:
         #: False when the session opted out of recording (lifecycle ``recorded=False``).
         self.recorded = True
         self.started_at: float | None = None
+        #: Server times (seconds) the records stream stored the session's start and its end: the
+        #: recording spans them (the audio stream's first message comes a little after the start).
+        self.opened_at: float | None = None
         self.ended_at: float | None = None
         self.last_seen: float = 0.0
         self._user = _Track(m.INPUT_RATE)
@@ -177,6 +180,8 @@ class Timeline:
             self.authorised = True
             if self.started_at is None:
                 self.started_at = event.at
+            if event.kind is m.LifecycleKind.STARTED and self.opened_at is None:
+                self.opened_at = at
         if event.kind is m.LifecycleKind.ENDED:
             self.ended_at = at
         if not event.recorded:
@@ -188,19 +193,31 @@ class Timeline:
     def has_audio(self) -> bool:
         return bool(self._user.chunks or self._assistant.chunks)
 
+    def lead(self) -> float:
+        """Seconds from the session's start to its first audio (silence the recording opens with)."""
+        if self.origin is None or self.opened_at is None:
+            return 0.0
+        return max(0.0, self.origin - self.opened_at)
+
+    def _audio_end(self) -> float:
+        """Seconds from the first audio to the end of the last, or to the session's end if later."""
+        end = max(self._user.cursor / self._user.rate, self._assistant.cursor / RATE)
+        if self.ended_at is not None and self.origin is not None:
+            end = max(end, self.ended_at - self.origin)
+        return end
+
     def duration(self) -> float:
-        user_end = self._user.cursor / self._user.rate
-        assistant_end = self._assistant.cursor / RATE
-        return max(user_end, assistant_end)
+        return self.lead() + self._audio_end()
 
     def render(self) -> npt.NDArray[np.int16]:
         """Stereo PCM16 at 24 kHz, shape (2, samples): the user left, the assistant right."""
-        length = round(self.duration() * RATE)
-        user = self._user.samples(round(self.duration() * self._user.rate))
-        left = _resample_array(user, self._user.rate, RATE)[:length]
-        left = np.pad(left, (0, length - len(left)))
-        right = self._assistant.samples(length)
-        return np.stack([left, right])
+        span = round(self._audio_end() * RATE)
+        user = self._user.samples(round(self._audio_end() * self._user.rate))
+        left = _resample_array(user, self._user.rate, RATE)[:span]
+        left = np.pad(left, (0, span - len(left)))
+        right = self._assistant.samples(span)
+        lead = round(self.lead() * RATE)
+        return np.pad(np.stack([left, right]), ((0, 0), (lead, 0)))
 
     def index(self) -> list[dict[str, object]]:
         """The turns in the order they started, with offsets in seconds from the recording's start."""
@@ -209,7 +226,19 @@ class Timeline:
             if turn.start is None:
                 turn.start = turn.end or 0.0
         turns.sort(key=lambda t: (t.start or 0.0, t.turn_id, t.role is m.Role.ASSISTANT))
-        return [turn.as_json() for turn in turns]
+        lead = self.lead()
+        shifted = [
+            Turn(
+                t.turn_id,
+                t.role,
+                (t.start or 0.0) + lead,
+                None if t.end is None else t.end + lead,
+                t.text,
+                t.interrupted,
+            )
+            for t in turns
+        ]
+        return [turn.as_json() for turn in shifted]
 
 
 def _resample_array(samples: npt.NDArray[np.int16], rate: int, to: int) -> npt.NDArray[np.int16]:
