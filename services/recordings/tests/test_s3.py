@@ -52,3 +52,15 @@ async def test_s3_store(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
     await store.delete(key)  # twice is fine
     with pytest.raises(ObjectMissing):
         await store.read(key)
+
+
+async def test_a_missing_bucket_is_made_when_asked(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    region = CREDENTIALS["AWS_DEFAULT_REGION"]
+    absent = S3Store(S3Location("voice-recordings-absent", region, s3.url))
+    await absent.start()
+    assert not await absent.ping()
+    made = S3Store(S3Location("voice-recordings-made", region, s3.url, create_bucket=True))
+    await made.start()
+    assert await made.ping()

@@ -37,7 +37,10 @@ def make_store(settings: RecordingsSettings, bus: Bus) -> RecordingStore:
     if settings.storage == "s3":
         if not settings.s3_bucket:
             raise ValueError("RECORDINGS_STORAGE=s3 needs RECORDINGS_S3_BUCKET")
-        return S3Store(S3Location(settings.s3_bucket, settings.s3_region, settings.s3_endpoint_url))
+        location = S3Location(
+            settings.s3_bucket, settings.s3_region, settings.s3_endpoint_url, settings.s3_create_bucket
+        )
+        return S3Store(location)
     return NatsObjectStore(
         lambda: bus.nc.jetstream(), max_bytes=settings.object_store_max_bytes, replicas=settings.replicas
     )

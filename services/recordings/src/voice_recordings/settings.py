@@ -21,6 +21,9 @@ class RecordingsSettings(ServiceSettings, RecordsStreamSettings):
     s3_region: str | None = None
     #: An S3-compatible server instead of AWS (MinIO, a test server).
     s3_endpoint_url: str | None = None
+    #: Create the bucket at start when it is missing (an S3-compatible server in development;
+    #: in production the bucket is made with its policies, and the role may not create buckets).
+    s3_create_bucket: bool = False
     #: Bytes the NATS object store bucket may hold (-1: no limit of its own).
     object_store_max_bytes: int = Field(default=-1, ge=-1)
     #: Copies of the object store, catalogue and audio stream in a NATS cluster.

@@ -151,6 +151,8 @@ class S3Location:
     region: str | None = None
     #: For an S3-compatible server (MinIO, a test server); None: AWS itself.
     endpoint_url: str | None = None
+    #: Create the bucket at start when it is missing.
+    create_bucket: bool = False
 
 
 class S3Store:
@@ -176,6 +178,11 @@ class S3Store:
             )
 
         self._client = await asyncio.to_thread(client)
+        if self._location.create_bucket and not await self.ping():
+            params: dict[str, Any] = {}
+            if self._location.region and self._location.region != "us-east-1":
+                params["CreateBucketConfiguration"] = {"LocationConstraint": self._location.region}
+            await self._call("create_bucket", **params)
 
     async def _call(self, method: str, **params: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
