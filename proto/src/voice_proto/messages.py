@@ -77,6 +77,9 @@ class SessionStart(Message, kw_only=True):
     #: The previous worker shut down before its last answer was over (that turn ended
     #: ``handover``): answer the user's last words in ``history`` again.
     answer_again: bool = False
+    #: False when the user opted out of recording (where the operator allows it); the worker
+    #: says so on the session's lifecycle, and the recorder keeps nothing of it.
+    recorded: bool = True
 
 
 class Capability(StrEnum):
@@ -356,6 +359,8 @@ class Lifecycle(Message, kw_only=True):
     reason: Annotated[str, _codes(EndReason)] = ""
     #: Unix time in seconds, from the publisher's clock.
     at: float
+    #: False when the session opted out of recording (``SessionStart.recorded``).
+    recorded: bool = True
 
 
 # --- auth.validate ----------------------------------------------------------------------------

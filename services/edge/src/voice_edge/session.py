@@ -52,8 +52,12 @@ class EdgeSession:
         identity: m.ValidateReply,
         auth: AuthClient,
         clock: Clock = SYSTEM_CLOCK,
+        *,
+        recorded: bool = False,
     ) -> None:
         self.ws = ws
+        #: The session is recorded (the deployment records, and the client did not opt out).
+        self.recorded = recorded
         self.bus = bus
         self.settings = settings
         self.offer = offer
@@ -134,7 +138,13 @@ class EdgeSession:
             )
             await self.ws.accept(subprotocol=self.offer.selected)
             await self._send_text(
-                p.session_event(self.id, self.resume_token, capabilities, self.credentials.bearer_expiry())
+                p.session_event(
+                    self.id,
+                    self.resume_token,
+                    capabilities,
+                    self.credentials.bearer_expiry(),
+                    recorded=self.recorded,
+                )
             )
             self._ready.set()
             request = await self._serve()
@@ -154,6 +164,7 @@ class EdgeSession:
             greet=not handover,
             next_turn_id=self.last_turn_id + 1,
             answer_again=handover and self.answer_cut_short,
+            recorded=self.recorded,
         )
 
     async def _start(self) -> list[str] | None:

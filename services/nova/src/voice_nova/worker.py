@@ -126,6 +126,7 @@ class Worker:
             greet=request.greet and not request.handover,
             answer_again=request.answer_again,
             turns=Turns(first_id=request.next_turn_id, report_wait=PLAYED_REPORT_WAIT),
+            recorded=request.recorded,
         )
         session = WorkerSession(
             self.bus,
