@@ -248,8 +248,8 @@ class Turns:
     def heard(self, turn_id: int, played_ms: float) -> None:
         """The client played ``played_ms`` of the turn's audio before it flushed the rest."""
         turn = self._turns.get(turn_id)
-        if turn is None:
-            return
+        if turn is None or not turn.interrupted:
+            return  # a report only means something after a barge-in
         turn.heard_ms = max(0.0, played_ms)
         if turn.pending is not None:
             self._finish_cut(turn_id)
