@@ -93,7 +93,7 @@ def test_a_shutdown_ends_the_answer_in_progress_with_what_was_played() -> None:
     turns.said(asked, "First sentence.", starts=0.0)
     turns.said(asked, "Not played yet.", starts=float("inf"))
     del emitted[:]
-    assert turns.hand_over() == [asked]
+    assert turns.hand_over() == asked
     assert (idle_before, turns.busy) == (False, False)
     assert not turns.admit(m.AudioOut(turn_id=asked, pcm=b"\0\0"))
     assert emitted == [
@@ -133,3 +133,11 @@ async def test_without_a_report_the_barge_in_final_holds_the_playback_estimate()
     ]
     turns.heard(turn, 5000.0)  # too late: said once only
     assert len([e for e in emitted if isinstance(e, m.Transcript)]) == 1
+
+
+def test_a_shutdown_while_the_user_still_speaks_leaves_nothing_to_say_again() -> None:
+    turns, emitted, _ = ledger()
+    turn = turns.open(USER)  # speech confirmed, not transcribed yet
+    assert turns.busy  # the worker waits for it, up to its bound
+    assert turns.hand_over() is None
+    assert emitted == [m.TurnStarted(turn_id=turn, role=USER)]

@@ -267,8 +267,8 @@ class WorkerSession:
             await asyncio.sleep(_DRAIN_POLL)
         if self.state is not State.ENDED:
             cut = self.turns.hand_over()
-            if cut:
-                self._log.info("answer cut short by the shutdown", turns=cut)
+            if cut is not None:
+                self._log.info("answer cut short by the shutdown", turn_id=cut)
         await self._close(reason, Ending.HANDED_BACK)
 
     async def _close(self, reason: str, how: Ending) -> None:

@@ -133,8 +133,14 @@ class Turns:
 
     @property
     def busy(self) -> bool:
-        """An answer is being given or is owed (a shutting-down worker waits for it)."""
-        return any(turn.busy for turn in self._turns.values())
+        """The latest turn's answer is being given or is owed (a shutting-down worker waits for
+        it). Only the latest: an older turn an engine left open must not hold a shutdown up."""
+        latest = self._latest
+        return latest is not None and latest[1].busy
+
+    @property
+    def _latest(self) -> tuple[int, _Turn] | None:
+        return next(reversed(self._turns.items()), None)
 
     @property
     def speaking(self) -> int | None:
@@ -267,23 +273,25 @@ class Turns:
             self.final(turn_id, text if text is not None else self.played(turn_id))
         self.end(turn_id, m.Role.ASSISTANT, m.TurnEndReason.INTERRUPTED)
 
-    def hand_over(self) -> list[int]:
-        """The worker lets the session go before its answers are over: each such turn ends
-        ``handover`` (with a FINAL of what was played, when the assistant had started speaking),
-        and none of its audio goes out any more. The ids of the turns so ended."""
-        cut: list[int] = []
+    def hand_over(self) -> int | None:
+        """The worker lets the session go before its answer is over: the latest turn, when
+        :attr:`busy`, ends ``handover`` (with a FINAL of what was played, when the assistant had
+        started speaking), and none of its audio goes out any more; its id. A barge-in's FINAL
+        still waiting for the client's report goes out now, with the estimate."""
         for turn_id, turn in list(self._turns.items()):
-            if not turn.busy:
-                continue
             if turn.pending is not None:
-                self._finish_cut(turn_id)  # a barge-in's FINAL that waited for the client's report
-                continue
-            turn.silenced = True
-            if turn.speaking and not turn.final:
-                self.final(turn_id, self.played(turn_id))
-            self.end(turn_id, m.Role.ASSISTANT, m.TurnEndReason.HANDOVER)
-            cut.append(turn_id)
-        return cut
+                self._finish_cut(turn_id)
+        latest = self._latest
+        if latest is None or not latest[1].busy:
+            return None
+        turn_id, turn = latest
+        if not turn.speaking and m.Role.USER not in turn.ended:
+            return None  # the user was still speaking: there is no question yet to answer again
+        turn.silenced = True
+        if turn.speaking and not turn.final:
+            self.final(turn_id, self.played(turn_id))
+        self.end(turn_id, m.Role.ASSISTANT, m.TurnEndReason.HANDOVER)
+        return turn_id
 
     def interrupted(self, turn_id: int) -> bool:
         turn = self._turns.get(turn_id)

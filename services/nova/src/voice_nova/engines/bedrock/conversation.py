@@ -155,6 +155,7 @@ class Conversation:
 
     def _user_final(self, text: str) -> None:
         self._emit(m.Transcript(turn_id=self.turn, role=m.Role.USER, text=text, stage=m.Stage.FINAL))
+        self.turns.end(self.turn, m.Role.USER)  # Nova transcribes the user's turn once it is over
         self.history.add(m.Role.USER, text)
         self.unanswered_since = time.monotonic()
         self._user_spoke_at = self._microphone.last_voiced
