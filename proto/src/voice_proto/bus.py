@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypedDict, Unpack
 
@@ -24,6 +24,7 @@ from opentelemetry import metrics
 from opentelemetry.context import Context
 
 from .channels import Channel, ProtoDecodeError, covering_wildcard, inbox_prefix
+from .records import MSG_ID_HEADER, DurablePublisher
 from .settings import NatsCredentials, ServiceSettings
 from .tracecontext import context_from, headers_for
 
@@ -64,6 +65,12 @@ RECONNECT_WAIT = 0.25
 #: not buffered (see :meth:`Bus.publish_lossy`), so this holds typed text and control, replayed in
 #: order once the connection is back.
 RECONNECT_BUFFER = 8 * 1024 * 1024
+
+
+#: Seconds a stopping service waits for the stream to acknowledge its last records.
+RECORDS_DRAIN_TIMEOUT = 5.0
+#: Durable record ids a connection remembers to drop repeats (a few seconds of records).
+_SEEN_RECORDS = 4096
 
 
 def server_urls(url: str) -> list[str]:
@@ -134,6 +141,11 @@ class Bus:
         self.disconnects = 0
         self.away_since: float | None = None
         self.back_at: float | None = None
+        #: Durable records (transcripts, lifecycle) kept until the stream acknowledged them.
+        self.records = DurablePublisher(self.nc, service=service)
+        #: Ids of durable records delivered lately: a record resent for want of an acknowledgement
+        #: reaches core subscribers once.
+        self._seen_records: OrderedDict[str, None] = OrderedDict()
         #: Undecodable payloads and failing handlers, by channel name (for tests and /ready pages).
         self.decode_errors: Counter[str] = Counter()
         self.handler_errors: Counter[str] = Counter()
@@ -194,6 +206,7 @@ class Bus:
         done, _ = await asyncio.wait(waiting, timeout=self._retry_for, return_when="FIRST_COMPLETED")
         if connecting in done and connecting.exception() is None:
             self.nc = nc
+            self.records.bind(nc)
             self._started = True
             return
         connecting.cancel()
@@ -254,15 +267,18 @@ class Bus:
         headers: dict[str, str] | None = None,
     ) -> None:
         """Publish with the current trace context, or with ``headers`` already computed for it.
+        A durable channel's message goes to its stream and is resent until the stream acknowledged
+        it (``records``; ``records.flush`` waits for that).
 
         While the connection is away the message waits in the reconnect buffer and goes out, in
         order, when it is back; raises BusUnavailable when that buffer is full."""
+        subject = channel.subject(session_id)
+        headers = headers if headers is not None else headers_for()
         try:
-            await self.nc.publish(
-                channel.subject(session_id),
-                channel.encode(message),
-                headers=headers if headers is not None else headers_for(),
-            )
+            if channel.durable:
+                await self.records.publish(subject, channel.encode(message), headers or {})
+            else:
+                await self.nc.publish(subject, channel.encode(message), headers=headers)
         except nats.errors.OutboundBufferLimitError:
             raise BusUnavailable(
                 f"{channel.subject(session_id)}: NATS is away and the buffer is full"
@@ -346,6 +362,8 @@ class Bus:
             if entry is None:
                 return
             channel, handler = entry
+            if channel.durable and self._seen_before(msg.headers):
+                return
             try:
                 payload = channel.decode(msg.data, msg.subject)
             except ProtoDecodeError as exc:
@@ -362,14 +380,27 @@ class Bus:
 
         return route
 
+    def _seen_before(self, headers: dict[str, str] | None) -> bool:
+        msg_id = headers.get(MSG_ID_HEADER) if headers else None
+        if msg_id is None:
+            return False
+        if msg_id in self._seen_records:
+            return True
+        self._seen_records[msg_id] = None
+        if len(self._seen_records) > _SEEN_RECORDS:
+            self._seen_records.popitem(last=False)
+        return False
+
     async def drain(self) -> None:
-        """Finish what was received, stop receiving, flush what was published, close.
+        """Wait (up to RECORDS_DRAIN_TIMEOUT) for the stream to acknowledge the durable records
+        sent; finish what was received, stop receiving, flush what was published, close.
 
         Without a connection (NATS stopped first, as it does when a whole dev run is stopped) there
         is nothing to drain: close at once instead of waiting for a reconnection that may never come.
         """
         if not self._started or self.nc.is_closed:
             return
+        await self.records.close(RECORDS_DRAIN_TIMEOUT)
         if self.nc.is_connected:
             try:
                 await self.nc.drain()

@@ -57,5 +57,6 @@ class RecordsStreamSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True, populate_by_name=True)
 
     records_max_age_days: float = Field(default=30.0, gt=0, validation_alias="VOICE_RECORDS_MAX_AGE_DAYS")
-    #: Copies of the stream in a NATS cluster (up to 3; 1 on a single server).
-    records_replicas: int = Field(default=1, ge=1, le=5, validation_alias="VOICE_RECORDS_REPLICAS")
+    #: Copies of the stream in a NATS cluster. Unset: as many as the cluster can hold, up to 3
+    #: (1 on a single server). A change applies to an existing stream too (voice_proto.streams).
+    records_replicas: int | None = Field(default=None, ge=1, le=5, validation_alias="VOICE_RECORDS_REPLICAS")
