@@ -141,6 +141,7 @@ class Bus:
         self.disconnects = 0
         self.away_since: float | None = None
         self.back_at: float | None = None
+        self._connection_listeners: list[Callable[[bool], None]] = []
         #: Durable records (transcripts, lifecycle) kept until the stream acknowledged them.
         self.records = DurablePublisher(self.nc, service=service)
         #: Ids of durable records delivered lately: a record resent for want of an acknowledgement
@@ -225,17 +226,34 @@ class Bus:
         last = nc.last_error
         raise BusError(f"cannot reach NATS at {self._url} within {self._retry_for:g} s: {last}")
 
+    def on_connection(self, listener: Callable[[bool], None]) -> Callable[[], None]:
+        """Call ``listener(False)`` when the connection is lost and ``listener(True)`` when it is
+        back (on another server, maybe); returns what stops it."""
+        self._connection_listeners.append(listener)
+        return lambda: self._connection_listeners.remove(listener)
+
+    def _tell_listeners(self, connected: bool) -> None:
+        for listener in list(self._connection_listeners):
+            try:
+                listener(connected)
+            except Exception:
+                log.exception("connection listener failed")
+
     async def _on_disconnected(self) -> None:
         if self.away_since is None:
             self.disconnects += 1
             self.away_since = time.monotonic()
-        log.warning("nats disconnected")
+            if not self.nc.is_closed:
+                log.warning("nats disconnected")
+                self._tell_listeners(False)
 
     async def _on_reconnected(self) -> None:
         away = None if self.away_since is None else time.monotonic() - self.away_since
         self.away_since = None
         self.back_at = time.monotonic()
-        log.info("nats reconnected", url=str(self.nc.connected_url), away_s=away)
+        url = self.nc.connected_url
+        log.info("nats reconnected", server=url.netloc if url else None, away_s=away)
+        self._tell_listeners(True)
 
     def away_within(self, seconds: float) -> bool:
         """Whether the connection is away now or was, at any moment, in the last ``seconds``."""

@@ -5,7 +5,7 @@ real NATS server to a worker's side of ``voice.sessions.start`` played by the te
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from voice_edge import protocol as p
@@ -15,6 +15,7 @@ from voice_edge.worker_link import WorkerLink
 from voice_proto import Bus, channels
 from voice_proto import messages as m
 from voice_testkit.clock import FakeClock
+from voice_testkit.nats import NatsServer
 from voice_testkit.ports import RecordedSession
 from voice_testkit.recorder import Recorder
 
@@ -45,12 +46,20 @@ async def to_worker(own_bus: Bus) -> Recorder:
 
 class Link:
     def __init__(
-        self, bus: Bus, *, keepalive_interval: float = 1000.0, capabilities: tuple[str, ...] = ()
+        self,
+        bus: Bus,
+        *,
+        keepalive_interval: float = 1000.0,
+        capabilities: tuple[str, ...] = (),
+        bus_outage_limit: float = 15.0,
     ) -> None:
         self.clock = FakeClock()
         self.session = RecordedSession()
         settings = EdgeSettings(
-            heartbeat_timeout=HEARTBEAT_TIMEOUT, keepalive_interval=keepalive_interval, start_timeout=1.0
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            keepalive_interval=keepalive_interval,
+            start_timeout=1.0,
+            bus_outage_limit=bus_outage_limit,
         )
         self.link = WorkerLink(
             bus,
@@ -181,3 +190,60 @@ async def test_controls_reach_the_sessions_worker(link: Link, to_worker: Recorde
     await link.link.control(m.ControlKind.HANGUP, reason="auth_expired")
     control = await to_worker.wait_for(m.Control)
     assert (control.kind, control.reason) == (m.ControlKind.HANGUP, "auth_expired")
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Real time: the bus's own reconnection does not follow the fake clock."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+async def test_losing_the_bus_is_not_losing_the_worker_and_typed_input_waits(
+    own_nats: NatsServer, own_bus: Bus, link: Link, workers: Recorder
+) -> None:
+    typed = await Recorder().listen(own_bus, channels.IN_TEXT, SID)
+    own_nats.stop()
+    await until(lambda: not own_bus.connected)
+    await link.link.send_input(channels.IN_TEXT, m.TextIn(text="typed while away"))
+    # Twice the heartbeat timeout without a heartbeat, but the edge's own connection is the one
+    # away: nobody is declared lost, nothing is closed.
+    await link.clock.advance(2 * HEARTBEAT_TIMEOUT)
+    assert link.session.closes == []
+    assert link.session.told == []
+
+    own_nats.start()
+    await until(lambda: own_bus.connected)
+    await link.clock.sleeping(2)
+    # The worker gets a full timeout from the reconnection to be heard again.
+    await link.clock.advance(HEARTBEAT_TIMEOUT - 0.5)
+    assert workers.of_type(m.SessionStart) == []
+    link.link.heartbeat()  # it was only the bus: the worker is there, and gets what was typed
+    text = await typed.wait_for(m.TextIn)
+    assert text.text == "typed while away"
+    # A worker that stays silent once the bus is back is still moved.
+    await link.clock.advance(HEARTBEAT_TIMEOUT)
+    await starts(workers, 1)
+    assert link.session.closes == []
+
+
+async def test_a_bus_outage_past_the_limit_tells_the_client_to_resume(
+    own_nats: NatsServer, own_bus: Bus
+) -> None:
+    link = Link(own_bus, bus_outage_limit=10.0)
+    await link.start()
+    try:
+        own_nats.stop()
+        await until(lambda: not own_bus.connected)
+        await link.clock.advance(HEARTBEAT_TIMEOUT)
+        await link.clock.sleeping(2)
+        assert link.session.closes == []
+        await link.clock.advance(10.0)
+        assert link.task is not None
+        await asyncio.wait_for(link.task, 5)
+        assert link.session.closes == [
+            CloseRequest(p.Close.SERVICE_RESTART, "bus unavailable", Outcome.BUS_LOST)
+        ]
+        assert link.session.told == []
+    finally:
+        await link.stop()

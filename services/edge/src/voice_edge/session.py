@@ -85,6 +85,8 @@ class EdgeSession:
         self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._headers: dict[str, str] | None = None
         self._audio_seq = 0
+        #: Audio frames dropped because the bus was away (the worker's seq shows the gap too).
+        self.audio_dropped = 0
         self._bucket = TokenBucket(
             _BYTES_PER_SECOND, _BYTES_PER_SECOND * settings.audio_burst_seconds, clock.monotonic
         )
@@ -227,7 +229,12 @@ class EdgeSession:
         if self.ws.client_state is WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 await self.ws.close(request.code, request.reason)
-        self._log.info("connection closed", outcome=request.outcome.value, code=request.code)
+        self._log.info(
+            "connection closed",
+            outcome=request.outcome.value,
+            code=request.code,
+            audio_dropped=self.audio_dropped,
+        )
 
     # --- client -> bus ---------------------------------------------------------------------------
 
@@ -264,9 +271,7 @@ class EdgeSession:
             case p.ClientAudio():
                 return await self._on_audio(message)
             case p.ClientText(text):
-                await self.bus.publish(
-                    channels.IN_TEXT, m.TextIn(text=text), session_id=self.id, headers=self._headers
-                )
+                await self.worker.send_input(channels.IN_TEXT, m.TextIn(text=text))
             case p.ClientEnd():
                 return CloseRequest(p.Close.NORMAL, "session ended", Outcome.HANGUP)
             case p.ClientAuth(token):
@@ -279,14 +284,17 @@ class EdgeSession:
                 await self._send_error(p.ErrorCode.RATE_LIMITED, "audio arrives faster than real time")
                 return CloseRequest(p.Close.RATE_LIMITED, "audio faster than real time", Outcome.ABUSE)
             self._audio_seq += 1
-            await self.bus.publish(
+            # Audio is worth nothing late: while the bus is away it is dropped, never queued.
+            sent = await self.bus.publish_lossy(
                 channels.IN_AUDIO,
                 m.AudioIn(seq=self._audio_seq, pcm=audio.pcm),
                 session_id=self.id,
                 headers=self._headers,
             )
+            if not sent:
+                self.audio_dropped += 1
         if audio.end_of_utterance:
-            await self.worker.control(m.ControlKind.END_OF_UTTERANCE)
+            await self.worker.send_input(channels.IN_CONTROL, m.Control(kind=m.ControlKind.END_OF_UTTERANCE))
         return None
 
     async def _on_bad_message(self, exc: p.ProtocolError) -> CloseRequest | None:

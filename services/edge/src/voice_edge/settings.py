@@ -26,6 +26,9 @@ class EdgeSettings(ServiceSettings, RecordsStreamSettings):
     auth_renew_notice: float = Field(default=60.0, ge=0)
     #: Seconds without a worker heartbeat before the session moves to another worker.
     heartbeat_timeout: float = Field(default=4.0, gt=0)
+    #: Seconds this edge may be without NATS before it closes its sessions with 1012 (resume):
+    #: below the worker's resume window, so that the client can resume on another edge.
+    bus_outage_limit: float = Field(default=15.0, gt=0)
     #: Seconds between keepalives to the worker (it suspends sessions whose edge falls silent).
     keepalive_interval: float = Field(default=2.0, gt=0)
     #: Largest WebSocket frame accepted (bytes of a binary frame, characters of a text frame).

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Callable, Sequence
 from enum import StrEnum
+from typing import Any
 
 import structlog
 from opentelemetry import trace
-from voice_proto import Bus, BusError, channels
+from voice_proto import Bus, BusError, BusUnavailable, Channel, channels
 from voice_proto import messages as m
 
 from . import protocol as p
@@ -24,6 +26,10 @@ from .placement import place_session
 from .settings import EdgeSettings
 
 tracer = trace.get_tracer("voice_edge")
+
+#: Typed input (texts, ends of utterance) a session keeps while the bus is away; beyond it the
+#: oldest is dropped (a person types a few lines a minute; this is minutes of typing).
+HELD_INPUT_LIMIT = 64
 
 
 class HandoverReason(StrEnum):
@@ -42,6 +48,11 @@ class WorkerLink:
     (principal, resume token, finished turns). When no worker takes it within
     ``settings.start_timeout`` seconds, the client is told ``worker_lost``, the session's
     lifecycle says it ended, and the session is closed with 1013.
+
+    While this edge's own NATS connection is away the worker is not judged (its heartbeats cannot
+    reach us); typed input waits (``send_input``) until the worker is heard again. An outage
+    longer than ``settings.bus_outage_limit`` closes the client with 1012 (resume), and the
+    worker, missing our keepalives, suspends the session for it.
 
     ``capabilities`` are the owning worker's (``Capability`` values): the claim's, then the new
     claim's after a handover. The client is not told when a handover changes them (the ``session``
@@ -75,10 +86,70 @@ class WorkerLink:
         self._log = log or structlog.get_logger("voice_edge.worker_link")
         self._last_heartbeat = clock.monotonic()
         self._handover_now = asyncio.Event()
+        #: Our own NATS connection is away: the worker's heartbeats cannot reach us, so its
+        #: silence says nothing about it (since when: this clock).
+        self._bus_away_since: float | None = None if bus.connected else clock.monotonic()
+        #: The connection was lost and no heartbeat came since: the worker may not be listening
+        #: yet (it reconnects too), so input that must not be lost waits in ``_held``.
+        self._unconfirmed = not bus.connected
+        self._held: deque[tuple[Channel[Any], Any]] = deque()
+        self._flushing: asyncio.Task[None] | None = None
+        #: Input given up because more than HELD_INPUT_LIMIT waited (for tests and logs).
+        self.input_dropped = 0
 
     def heartbeat(self) -> None:
-        """The worker said it still owns the session."""
+        """The worker said it still owns the session (and, after an outage, that it hears us)."""
         self._last_heartbeat = self._clock.monotonic()
+        if self._unconfirmed and self._bus_away_since is None:
+            self._unconfirmed = False
+            self._flush_held()
+
+    def _on_connection(self, connected: bool) -> None:
+        if not connected:
+            self._unconfirmed = True
+            if self._bus_away_since is None:
+                self._bus_away_since = self._clock.monotonic()
+                self._log.warning("bus away: holding typed input, dropping audio, not judging the worker")
+            return
+        away = self._clock.monotonic() - (self._bus_away_since or self._clock.monotonic())
+        self._bus_away_since = None
+        # The worker's heartbeats get a full timeout from now to reach us again.
+        self._last_heartbeat = max(self._last_heartbeat, self._clock.monotonic())
+        self._log.info("bus back", away_s=round(away, 3), held=len(self._held))
+
+    async def send_input(self, channel: Channel[Any], message: Any) -> None:
+        """Send input the user must not lose (typed text, end of utterance) to the worker; while the
+        bus is away, or until the worker is heard again after that, it waits here (in order, the
+        newest HELD_INPUT_LIMIT) and goes out then."""
+        if self._unconfirmed or self._held:
+            self._hold(channel, message)
+            return
+        try:
+            await self._bus.publish(channel, message, session_id=self._session_id, headers=self._headers)
+        except BusUnavailable:
+            self._hold(channel, message)
+
+    def _hold(self, channel: Channel[Any], message: Any) -> None:
+        self._held.append((channel, message))
+        if len(self._held) > HELD_INPUT_LIMIT:
+            self._held.popleft()
+            self.input_dropped += 1
+            self._log.warning("typed input dropped: too much waited for the bus", limit=HELD_INPUT_LIMIT)
+        if not self._unconfirmed:
+            self._flush_held()
+
+    def _flush_held(self) -> None:
+        if self._held and (self._flushing is None or self._flushing.done()):
+            self._flushing = asyncio.create_task(self._send_held(), name=f"held-input-{self._session_id}")
+
+    async def _send_held(self) -> None:
+        while self._held and not self._unconfirmed:
+            channel, message = self._held[0]
+            try:
+                await self._bus.publish(channel, message, session_id=self._session_id, headers=self._headers)
+            except BusUnavailable:
+                return  # still no room: the next heartbeat tries again
+            self._held.popleft()
 
     def released(self) -> None:
         """The worker handed the session back (it is shutting down): move it now."""
@@ -97,27 +168,45 @@ class WorkerLink:
     async def run(self) -> None:
         """Keep the worker and the session together until the session ends, or no worker is left."""
         keepalive = asyncio.create_task(self._keep_alive(), name=f"keepalive-{self._session_id}")
+        stop_listening = self._bus.on_connection(self._on_connection)
         try:
             await self._watch_worker()
         finally:
-            keepalive.cancel()
-            await asyncio.gather(keepalive, return_exceptions=True)
+            stop_listening()
+            tasks = [keepalive, *([self._flushing] if self._flushing is not None else [])]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _keep_alive(self) -> None:
         """Tell the worker this edge still serves the session (if we die, it suspends the session)."""
         while True:
             await self._clock.sleep(self._settings.keepalive_interval)
-            await self.control(m.ControlKind.KEEPALIVE)
+            if self._bus_away_since is None:  # a stale keepalive says nothing when it arrives
+                await self.control(m.ControlKind.KEEPALIVE)
 
     async def _watch_worker(self) -> None:
         """Move the session to another worker when its worker stops beating or lets it go."""
         timeout = self._settings.heartbeat_timeout
         self._last_heartbeat = self._clock.monotonic()
         while True:
-            wait = self._last_heartbeat + timeout - self._clock.monotonic()
+            now = self._clock.monotonic()
+            wait = self._last_heartbeat + timeout - now
             if wait > 0 and not self._handover_now.is_set():
                 await self._clock.wait(self._handover_now, wait)
                 continue
+            if self._bus_away_since is not None:
+                # Losing the bus is not losing the worker. A session cannot go on without it
+                # for long, though: past the limit the client is told to come back and resume
+                # (on another edge, maybe), within the worker's resume window.
+                if now - self._bus_away_since >= self._settings.bus_outage_limit:
+                    self._log.warning("bus away too long; the client is told to resume")
+                    self._close(CloseRequest(p.Close.SERVICE_RESTART, "bus unavailable", Outcome.BUS_LOST))
+                    return
+                self._last_heartbeat = now
+                timeout = min(self._settings.heartbeat_timeout, self._settings.bus_outage_limit)
+                continue
+            timeout = self._settings.heartbeat_timeout
             reason = (
                 HandoverReason.WORKER_RELEASED
                 if self._handover_now.is_set()
@@ -138,6 +227,9 @@ class WorkerLink:
             )
         if claim is not None:
             self._last_heartbeat = self._clock.monotonic()
+            # The new worker listens from its claim on: what waited for the old one goes to it.
+            self._unconfirmed = False
+            self._flush_held()
             self._log.info("session handed over", worker=claim.worker_id)
             if claim.capabilities != self.capabilities:
                 self._log.warning(
