@@ -62,7 +62,9 @@ class EdgeSession:
         self.id = ""
         self.resume_token = ""
         self.history: deque[m.HistoryTurn] = deque(maxlen=settings.history_turns)
-        self.interrupted: set[int] = set()
+        #: The highest turn id seen on this session (its worker's ledger numbers turns; a worker
+        #: that takes the session over goes on above it: ``SessionStart.next_turn_id``).
+        self.last_turn_id = 0
         self._clock = clock
         self._log = log.bind(conn_id=self.conn_id, principal=identity.principal)
         source = ws.client.host if ws.client else ""
@@ -149,6 +151,7 @@ class EdgeSession:
             resume_token=self.resume_token,
             history=list(self.history),
             greet=not handover,
+            next_turn_id=self.last_turn_id + 1,
         )
 
     async def _start(self) -> list[str] | None:
@@ -195,6 +198,7 @@ class EdgeSession:
             await self._refuse(p.Close.RESUME_REFUSED, f"resume refused: {refusal}")
             return None
         self.resume_token = self.offer.resume_token
+        self.last_turn_id = max(self.last_turn_id, reply.next_turn_id - 1)
         self._log.info("session resumed", session_id=self.id)
         return reply.capabilities
 
@@ -337,12 +341,20 @@ class EdgeSession:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
 
+    # No guard against audio of interrupted turns here: the worker's turn ledger is the one place
+    # that drops it, before it is published, and one subscription delivers in publishing order.
+
     async def _on_out_audio(self, audio: m.AudioOut, _delivery: Delivery) -> None:
-        if audio.turn_id in self.interrupted:
-            return  # still in flight when the user barged in
+        self._saw_turn(audio.turn_id)
         await self._send(self.codec.audio_out(audio.pcm))
 
+    def _saw_turn(self, turn_id: int) -> None:
+        if turn_id > self.last_turn_id:
+            self.last_turn_id = turn_id
+
     async def _on_out_event(self, event: m.OutEvent, _delivery: Delivery) -> None:
+        if (turn_id := getattr(event, "turn_id", 0)) > 0:
+            self._saw_turn(turn_id)
         match event:
             case m.Heartbeat():
                 self.worker.heartbeat()
@@ -356,8 +368,6 @@ class EdgeSession:
                         CloseRequest(p.Close.TAKEN_OVER, "session resumed elsewhere", Outcome.TAKEN_OVER)
                     )
                 return
-            case m.Interrupted():
-                self.interrupted.add(event.turn_id)
         rendered = p.out_event(event)
         if rendered is not None:
             await self._send_text(rendered)
@@ -365,6 +375,7 @@ class EdgeSession:
             self.request_close(CloseRequest(p.Close.INTERNAL_ERROR, "session failed", Outcome.FAILED))
 
     async def _on_transcript(self, transcript: m.Transcript, _delivery: Delivery) -> None:
+        self._saw_turn(transcript.turn_id)
         if transcript.stage is m.Stage.FINAL and transcript.text:
             self.history.append(m.HistoryTurn(role=transcript.role, text=transcript.text))
         await self._send_text(p.transcript_event(transcript))
