@@ -8,28 +8,24 @@ makes transcript loss countable with the cheapest engine (every text sent gives 
 
 from __future__ import annotations
 
-import time
-
 from voice_proto import messages as m
 
 from ..engine import Engine, EngineFactory, QueuedEngine, SessionSetup
 
 
 class LoopbackEngine(QueuedEngine):
-    def __init__(self, *, first_turn: int = 0) -> None:
-        super().__init__()
-        self._turn = first_turn
+    """Turn ids of the echo turns come from the session's ledger (``QueuedEngine.turns``)."""
 
     async def push_audio(self, pcm: bytes) -> None:
         self.emit(m.AudioOut(turn_id=0, pcm=pcm, rate=m.INPUT_RATE))
 
     async def push_text(self, text: str) -> None:
-        self._turn += 1
-        turn = self._turn
-        for role in (m.Role.USER, m.Role.ASSISTANT):
-            self.emit(m.TurnStarted(turn_id=turn, role=role))
-            self.emit(m.Transcript(turn_id=turn, role=role, text=text, stage=m.Stage.FINAL))
-            self.emit(m.TurnEnded(turn_id=turn, role=role))
+        turn = self.turns.open(m.Role.USER)
+        self.emit(m.Transcript(turn_id=turn, role=m.Role.USER, text=text, stage=m.Stage.FINAL))
+        self.turns.end(turn, m.Role.USER)
+        self.turns.assistant_speaks(turn)
+        self.turns.final(turn, text)
+        self.turns.end(turn, m.Role.ASSISTANT)
 
 
 class LoopbackFactory(EngineFactory):
@@ -38,8 +34,4 @@ class LoopbackFactory(EngineFactory):
     capabilities = frozenset({m.Capability.TEXT_INPUT})
 
     def create(self, setup: SessionSetup) -> Engine:
-        # A session moved here goes on after the turns it had elsewhere: ids from the clock,
-        # above any the last worker gave (as the offline engine does until the worker keeps a
-        # turn ledger).
-        moved = bool(setup.history) or not setup.greet
-        return LoopbackEngine(first_turn=int(time.time() * 1000) if moved else 0)
+        return LoopbackEngine(setup.turns)
