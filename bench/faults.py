@@ -16,8 +16,8 @@ seconds the fault is injected, the calls go on, then each session ends. Per faul
 
 Faults: ``nats-node-kill`` (SIGKILL of the cluster node the edge uses; 3-node cluster, all three
 URLs given to every service), ``nats-down-6s`` (the one server stopped 6 s, then restarted on its
-port and store), ``nats-restart`` (stopped and started at once), ``worker-kill`` (SIGKILL of the
-session's worker, a second worker waiting).
+port and store), ``nats-restart`` (stopped and started at once), ``worker-kill`` (SIGKILL of one of
+two workers: the sessions it owned move to the other).
 """
 
 from __future__ import annotations
@@ -27,14 +27,11 @@ import asyncio
 import os
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from voice_testkit.calls import FIGURES_HEADER, CallLoad, figures_row
+from voice_testkit.calls import FIGURES_HEADER, figures_row, start_call_services, through_fault
 from voice_testkit.nats import NatsCluster, NatsServer
 from voice_testkit.stack import Stack
-
-type Inject = Callable[[], Awaitable[None]]
 
 
 def load_average() -> str:
@@ -53,13 +50,7 @@ async def run_fault(name: str, sessions: int, before: float, after: float) -> st
         endpoint = server.endpoint
     stack = Stack(endpoint, work, LOG_LEVEL="warning")
     try:
-        stack.start_auth(wait=False)
-        stack.start_worker(wait=False)
-        if name == "worker-kill":
-            stack.start_worker("nova-2", wait=False)
-        stack.start_edge(wait=False)
-        stack.start_transcripts(wait=False)
-        stack.wait_ready()
+        start_call_services(stack, workers=2 if name == "worker-kill" else 1)
 
         async def inject() -> None:
             if cluster is not None:
@@ -74,15 +65,7 @@ async def run_fault(name: str, sessions: int, before: float, after: float) -> st
                     await asyncio.sleep(6)
                 await asyncio.to_thread(server.start)
 
-        calls = await CallLoad.open(stack.ws_url(), sessions=sessions)
-        calls.start()
-        await asyncio.sleep(before)
-        calls.mark_fault()
-        await inject()
-        calls.mark_recovered()
-        await asyncio.sleep(after)
-        figures = await calls.finish()
-        figures.stored = await calls.stored(stack.service_url("transcripts"))
+        figures = await through_fault(stack, inject, sessions=sessions, before=before, after=after)
         return figures_row(name, figures, load_average())
     finally:
         stack.stop_all()

@@ -13,21 +13,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from voice_testkit.calls import CallLoad, Figures
+from voice_testkit.calls import Figures, start_call_services, through_fault
 from voice_testkit.nats import NatsCluster, NatsServer
 from voice_testkit.stack import Stack
 
 pytestmark = pytest.mark.stack
 
 SESSIONS = 10
-
-
-def start_services(stack: Stack) -> None:
-    stack.start_auth(wait=False)
-    stack.start_worker(wait=False)
-    stack.start_edge(wait=False)
-    stack.start_transcripts(wait=False)
-    stack.wait_ready()
 
 
 def assert_nothing_lost(figures: Figures) -> None:
@@ -44,31 +36,21 @@ def assert_nothing_lost(figures: Figures) -> None:
 async def test_killing_the_nats_node_the_services_use_loses_nothing(
     cluster_stack: Stack, nats_cluster: NatsCluster
 ) -> None:
-    start_services(cluster_stack)
-    calls = await CallLoad.open(cluster_stack.ws_url(), sessions=SESSIONS)
-    calls.start()
-    await asyncio.sleep(2)
-    calls.mark_fault()
-    node = await asyncio.to_thread(nats_cluster.member_serving, "edge")
-    await asyncio.to_thread(node.kill)
-    calls.mark_recovered()
-    await asyncio.sleep(4)
-    figures = await calls.finish()
-    figures.stored = await calls.stored(cluster_stack.service_url("transcripts"))
-    assert_nothing_lost(figures)
+    start_call_services(cluster_stack)
+
+    async def kill_the_edges_node() -> None:
+        node = await asyncio.to_thread(nats_cluster.member_serving, "edge")
+        await asyncio.to_thread(node.kill)
+
+    assert_nothing_lost(await through_fault(cluster_stack, kill_the_edges_node, sessions=SESSIONS))
 
 
 async def test_six_seconds_without_nats_loses_nothing(fresh_stack: Stack, own_nats: NatsServer) -> None:
-    start_services(fresh_stack)
-    calls = await CallLoad.open(fresh_stack.ws_url(), sessions=SESSIONS)
-    calls.start()
-    await asyncio.sleep(2)
-    calls.mark_fault()
-    await asyncio.to_thread(own_nats.stop)
-    await asyncio.sleep(6)
-    await asyncio.to_thread(own_nats.start)
-    calls.mark_recovered()
-    await asyncio.sleep(4)
-    figures = await calls.finish()
-    figures.stored = await calls.stored(fresh_stack.service_url("transcripts"))
-    assert_nothing_lost(figures)
+    start_call_services(fresh_stack)
+
+    async def six_seconds_down() -> None:
+        await asyncio.to_thread(own_nats.stop)
+        await asyncio.sleep(6)
+        await asyncio.to_thread(own_nats.start)
+
+    assert_nothing_lost(await through_fault(fresh_stack, six_seconds_down, sessions=SESSIONS))

@@ -4,11 +4,12 @@ and answers each typed line with one turn), and what they got back.
 
 For the fault tests (tests/test_faults.py) and the fault benchmark (bench/faults.py)::
 
-    calls = await CallLoad.open(stack.ws_url(), sessions=10)
-    calls.start()
-    ...  # inject the fault; calls.mark_fault() / calls.mark_recovered() around it
-    figures = await calls.finish()            # stop sending, let answers arrive, end each session
-    figures.stored = await stored_transcripts(stack, calls)
+    start_call_services(stack)                 # auth, worker(s), edge, transcripts
+    figures = await through_fault(stack, inject, before=2, after=4)
+
+which opens the calls, lets them run ``before`` seconds, awaits ``inject()`` (the fault, and the
+recovery if the test makes one), lets them run ``after`` seconds more, ends them and counts what
+the transcripts service stored.
 
 Each frame carries its session and frame number, so a frame that did not come back is counted
 exactly; each typed line is unique, so its two stored transcripts (the user's and the echo) are
@@ -24,13 +25,14 @@ import statistics
 import struct
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from .client import BINARY_PROTOCOL, Closed, VoiceClient
-from .stack import API_KEYS
+from .stack import API_KEYS, Stack
 
 FRAME_SECONDS = 0.02
 FRAME_BYTES = 640
@@ -253,6 +255,38 @@ class CallLoad:
             duplicated=sum(count - 1 for count in copies.values()),
             turn_ids_reused=sum(count - 1 for count in turns_of.values() if count > 1),
         )
+
+
+def start_call_services(stack: Stack, *, workers: int = 1) -> None:
+    """What a load needs, started side by side: auth, ``workers`` workers (``nova``, ``nova-2``,
+    ...), an edge and the transcripts service."""
+    stack.start_auth(wait=False)
+    for index in range(workers):
+        stack.start_worker("nova" if index == 0 else f"nova-{index + 1}", wait=False)
+    stack.start_edge(wait=False)
+    stack.start_transcripts(wait=False)
+    stack.wait_ready()
+
+
+async def through_fault(
+    stack: Stack,
+    inject: Callable[[], Awaitable[object]],
+    *,
+    sessions: int = 10,
+    before: float = 2.0,
+    after: float = 4.0,
+) -> Figures:
+    """Calls through a fault: see the module docstring."""
+    calls = await CallLoad.open(stack.ws_url(), sessions=sessions)
+    calls.start()
+    await asyncio.sleep(before)
+    calls.mark_fault()
+    await inject()
+    calls.mark_recovered()
+    await asyncio.sleep(after)
+    figures = await calls.finish()
+    figures.stored = await calls.stored(stack.service_url("transcripts"))
+    return figures
 
 
 def figures_row(fault: str, figures: Figures, load: str) -> str:
