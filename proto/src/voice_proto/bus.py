@@ -25,7 +25,7 @@ from opentelemetry.context import Context
 
 from .channels import Channel, ProtoDecodeError, covering_wildcard, inbox_prefix
 from .records import MSG_ID_HEADER, DurablePublisher
-from .settings import NatsCredentials, ServiceSettings
+from .settings import RECONNECT_BUFFER, RECONNECT_WAIT, NatsCredentials, ServiceSettings
 from .tracecontext import context_from, headers_for
 
 log = structlog.get_logger("voice_proto.bus")
@@ -56,15 +56,6 @@ class CredentialsRefused(BusError):
 
 class BusUnavailable(BusError):
     """The connection is away and its reconnect buffer is full: the message was not queued."""
-
-
-#: Seconds between reconnect attempts to one server: short, a call cannot wait (nats-py's 2 s
-#: default adds up to 2 s of silence to every node restart).
-RECONNECT_WAIT = 0.25
-#: Bytes the client holds for the server while it reconnects (nats-py's default: 2 MiB). Audio is
-#: not buffered (see :meth:`Bus.publish_lossy`), so this holds typed text and control, replayed in
-#: order once the connection is back.
-RECONNECT_BUFFER = 8 * 1024 * 1024
 
 
 #: Seconds a stopping service waits for the stream to acknowledge its last records.
@@ -153,13 +144,16 @@ class Bus:
 
     @classmethod
     def for_service(cls, settings: ServiceSettings, service: str) -> Bus:
-        """The bus of ``service`` as its settings say (``NATS_URL``, ``NATS_CONNECT_RETRY``, its NATS
-        user and the server's CA), not connected yet: see :meth:`start`."""
+        """The bus of ``service`` as its settings say (``NATS_URL``, ``NATS_CONNECT_RETRY``,
+        ``NATS_RECONNECT_WAIT``, ``NATS_RECONNECT_BUFFER``, its NATS user and the server's CA), not
+        connected yet: see :meth:`start`."""
         return cls(
             settings.nats_url,
             service,
             retry_for=settings.nats_connect_retry,
             credentials=settings.nats_credentials(),
+            reconnect_wait=settings.nats_reconnect_wait,
+            reconnect_buffer=settings.nats_reconnect_buffer,
         )
 
     @classmethod
