@@ -35,6 +35,7 @@ export type ErrorCode =
   | "bad_base64"
   | "odd_pcm_length"
   | "text_too_long"
+  | "empty_text"
   | "unexpected_binary"
   | "frame_too_large"
   | "rate_limited"

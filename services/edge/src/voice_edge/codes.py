@@ -68,6 +68,7 @@ class ErrorCode(StrEnum):
     BAD_BASE64 = "bad_base64"
     ODD_PCM_LENGTH = "odd_pcm_length"
     TEXT_TOO_LONG = "text_too_long"
+    EMPTY_TEXT = "empty_text"
     UNEXPECTED_BINARY = "unexpected_binary"
     FRAME_TOO_LARGE = "frame_too_large"
     RATE_LIMITED = "rate_limited"
@@ -92,6 +93,9 @@ _ERROR_MEANINGS = {
     ErrorCode.BAD_BASE64: "Audio data that is not valid base64.",
     ErrorCode.ODD_PCM_LENGTH: "Audio of an odd number of bytes (PCM16 has two per sample).",
     ErrorCode.TEXT_TOO_LONG: "Typed text longer than EDGE_MAX_TEXT_CHARS.",
+    ErrorCode.EMPTY_TEXT: (
+        "Typed text with no words once normalised (control characters removed, whitespace collapsed)."
+    ),
     ErrorCode.UNEXPECTED_BINARY: "A binary frame on voice.v1 (binary audio needs voice.v1.binary).",
     ErrorCode.FRAME_TOO_LARGE: "A frame over EDGE_MAX_FRAME_BYTES; the edge closes with 1009.",
     ErrorCode.RATE_LIMITED: "Audio faster than real time beyond the burst allowance; then 4429.",
