@@ -138,6 +138,11 @@ class EndReason(StrEnum):
     ENGINE_ERROR = "engine_error"
     #: The client's credential expired and was not renewed.
     AUTH_EXPIRED = "auth_expired"
+    #: The client left before it had its session event (during the WebSocket handshake): nobody
+    #: holds its resume token, so the session ends at once.
+    ABANDONED = "abandoned"
+    #: Suspended (its client gone), it gave its place to a live caller on a full worker.
+    EVICTED = "evicted"
 
 
 class ControlKind(StrEnum):
