@@ -18,7 +18,7 @@ import nats.errors
 import pytest
 from voice_proto import Bus, Delivery, channels
 from voice_proto import messages as m
-from voice_testkit.client import VoiceClient
+from voice_testkit.client import VoiceClient, refused
 from voice_testkit.nats import NatsEndpoint
 from voice_testkit.stack import API_KEYS, Stack
 
@@ -140,17 +140,32 @@ async def test_suspended_sessions_never_cost_a_live_caller_a_place(
 ) -> None:
     _, lifecycles = watch
 
-    async def connect_and_drop() -> None:
+    async def connect_and_drop() -> VoiceClient:
         client = await VoiceClient.open(rough_stack.ws_url(), key=API_KEYS["bob"])
         client.ws.transport.abort()  # gone without {"type":"end"}
+        return client
 
     # Ten clients connect and drop within a second: one at a time, each finding room.
-    for _ in range(10):
-        await connect_and_drop()
-    suspended = await worker_sessions(rough_stack)
-    assert suspended == CAPACITY  # each drop stays resumable while there is room
+    dropped = [await connect_and_drop() for _ in range(10)]
+    assert await worker_sessions(rough_stack) == CAPACITY  # the last ones stay resumable
     caller = await VoiceClient.open(rough_stack.ws_url(), key=API_KEYS["alice"])
     await caller.send_audio(b"\x01\x00" * 160)
     assert (await caller.expect("media"))["pcm"] == b"\x01\x00" * 160
-    assert m.EndReason.EVICTED in lifecycles.ended.values()
+    first = dropped[0].session_id
+    assert lifecycles.ended[first] == m.EndReason.EVICTED
+    # The oldest gave its place first; its client is told why when it comes back.
+    late = await refused(
+        rough_stack.ws_url(query=f"session={first}"),
+        key=API_KEYS["bob"],
+        resume_token=dropped[0].resume_token,
+    )
+    assert (late.code, late.reason) == (4403, "resume refused: evicted")
+    # The newest is still there for its client.
+    back = await VoiceClient.open(
+        rough_stack.ws_url(query=f"session={dropped[-1].session_id}"),
+        key=API_KEYS["bob"],
+        resume_token=dropped[-1].resume_token,
+    )
+    assert back.session_id == dropped[-1].session_id
+    await back.end()
     await caller.end()

@@ -182,6 +182,8 @@ class ResumeRefusal(StrEnum):
     #: The session has ended.
     EXPIRED = "expired"
     WRONG_PRINCIPAL = "wrong_principal"
+    #: While suspended, the session gave its place on a full worker to a live caller.
+    EVICTED = "evicted"
 
 
 class ControlReply(Message, kw_only=True):
