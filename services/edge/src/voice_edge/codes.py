@@ -43,7 +43,8 @@ _CLOSE_MEANINGS = {
         "The credential was refused or missing (reason 'unauthorized: <reason code>'): sign in again."
     ),
     Close.RESUME_REFUSED: (
-        "Resume refused: wrong or expired token, another principal, or the session is gone: "
+        "Resume refused: wrong or expired token, another principal, the session is gone, or it "
+        "gave its place on a full worker to a live caller ('resume refused: evicted'): "
         "start a new session."
     ),
     Close.TAKEN_OVER: "The session was resumed by another connection.",
