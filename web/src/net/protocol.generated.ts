@@ -36,6 +36,7 @@ export type ErrorCode =
   | "odd_pcm_length"
   | "text_too_long"
   | "empty_text"
+  | "text_rate_limited"
   | "unexpected_binary"
   | "frame_too_large"
   | "rate_limited"

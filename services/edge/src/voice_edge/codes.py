@@ -70,6 +70,7 @@ class ErrorCode(StrEnum):
     ODD_PCM_LENGTH = "odd_pcm_length"
     TEXT_TOO_LONG = "text_too_long"
     EMPTY_TEXT = "empty_text"
+    TEXT_RATE_LIMITED = "text_rate_limited"
     UNEXPECTED_BINARY = "unexpected_binary"
     FRAME_TOO_LARGE = "frame_too_large"
     RATE_LIMITED = "rate_limited"
@@ -96,6 +97,10 @@ _ERROR_MEANINGS = {
     ErrorCode.TEXT_TOO_LONG: "Typed text longer than EDGE_MAX_TEXT_CHARS.",
     ErrorCode.EMPTY_TEXT: (
         "Typed text with no words once normalised (control characters removed, whitespace collapsed)."
+    ),
+    ErrorCode.TEXT_RATE_LIMITED: (
+        "Typed text faster than EDGE_TEXT_PER_MINUTE beyond EDGE_TEXT_BURST: that text is dropped; "
+        "it counts as a bad message."
     ),
     ErrorCode.UNEXPECTED_BINARY: "A binary frame on voice.v1 (binary audio needs voice.v1.binary).",
     ErrorCode.FRAME_TOO_LARGE: "A frame over EDGE_MAX_FRAME_BYTES; the edge closes with 1009.",

@@ -90,6 +90,7 @@ class EdgeSession:
         )
         per_minute = settings.max_errors_per_minute
         self._error_budget = TokenBucket(per_minute / 60, per_minute, clock.monotonic)
+        self._text_budget = TokenBucket(settings.text_per_minute / 60, settings.text_burst, clock.monotonic)
 
     # --- the connection's life -------------------------------------------------------------------
 
@@ -281,6 +282,11 @@ class EdgeSession:
             case p.ClientAudio():
                 return await self._on_audio(message)
             case p.ClientText(text):
+                if not self._text_budget.take(1):
+                    raise p.ProtocolError(
+                        p.ErrorCode.TEXT_RATE_LIMITED,
+                        f"typed text is limited to {self.settings.text_per_minute} a minute",
+                    )
                 await self.bus.publish(
                     channels.IN_TEXT, m.TextIn(text=text), session_id=self.id, headers=self._headers
                 )
