@@ -97,7 +97,8 @@ class WorkerSession:
         self._pump_task: asyncio.Task[None] | None = None
         self._expiry_task: asyncio.Task[None] | None = None
         self._finishing: asyncio.Task[None] | None = None
-        self._interrupted: set[int] = set()
+        #: The session's turn ledger, shared with the engine: the one audio guard.
+        self.turns = setup.turns
         self._audio_seq = 0
         self._event_seq = 0
         self._transcript_seq = 0
@@ -196,7 +197,7 @@ class WorkerSession:
         await self._publish_event(m.Resumed(conn_id=control.conn_id))
         await self._lifecycle(m.LifecycleKind.RESUMED)
         self._log.info("client resumed")
-        return m.ControlReply(ok=True, capabilities=self.capabilities)
+        return m.ControlReply(ok=True, capabilities=self.capabilities, next_turn_id=self.turns.next_id)
 
     # --- output -------------------------------------------------------------------------------
 
@@ -214,7 +215,7 @@ class WorkerSession:
     async def _publish(self, event: EngineEvent) -> None:
         match event:
             case m.AudioOut():
-                if event.turn_id in self._interrupted:
+                if not self.turns.admit(event):
                     return  # the user barged in: nothing more of this turn reaches the client
                 self._audio_seq += 1
                 event.seq = self._audio_seq
@@ -223,9 +224,6 @@ class WorkerSession:
                 self._transcript_seq += 1
                 event.seq = self._transcript_seq
                 await self._bus.publish(channels.TRANSCRIPT, event, session_id=self.id, headers=self._headers)
-            case m.Interrupted():
-                self._interrupted.add(event.turn_id)
-                await self._publish_event(event)
             case m.ErrorEvent(fatal=True):
                 await self._publish_event(event)
                 self._finish_soon(m.EndReason.ENGINE_ERROR)
@@ -243,7 +241,12 @@ class WorkerSession:
 
     async def _lifecycle(self, kind: m.LifecycleKind, reason: str = "") -> None:
         message = m.Lifecycle(
-            kind=kind, principal=self.setup.principal, worker_id=self.worker_id, reason=reason, at=time.time()
+            kind=kind,
+            principal=self.setup.principal,
+            worker_id=self.worker_id,
+            reason=reason,
+            at=time.time(),
+            recorded=self.setup.recorded,
         )
         await self._bus.publish(channels.LIFECYCLE, message, session_id=self.id, headers=self._headers)
 

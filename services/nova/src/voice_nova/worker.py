@@ -19,6 +19,7 @@ from voice_proto import messages as m
 
 from .engine import EngineFactory, SessionSetup
 from .session import State, WorkerSession
+from .turns import Turns
 
 log = structlog.get_logger("voice_nova.worker")
 _meter = metrics.get_meter("voice_nova")
@@ -135,6 +136,8 @@ class Worker:
             principal=request.principal,
             history=list(request.history),
             greet=request.greet and not request.handover,
+            turns=Turns(first_id=request.next_turn_id),
+            recorded=request.recorded,
         )
         session = WorkerSession(
             self.bus,
