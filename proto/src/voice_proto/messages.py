@@ -119,6 +119,9 @@ class TextIn(Message, kw_only=True):
     """Text the user typed instead of speaking."""
 
     text: str
+    #: The edge's count of the session's typed texts (1, 2, ...), acknowledged by the worker's
+    #: ``Heartbeat.text_seq``; 0 when the sender does not count.
+    seq: int = 0
 
 
 class EndReason(StrEnum):
@@ -150,7 +153,9 @@ class ControlKind(StrEnum):
     #: A client reconnected with its resume token (sent as a request; the worker replies).
     RESUME = "resume"
     #: The edge still serves this session (sent every few seconds); when these stop, the edge is
-    #: gone and the worker suspends the session so that the client can resume elsewhere.
+    #: gone and the worker suspends the session so that the client can resume elsewhere. Sent as
+    #: a request it is a probe: the owner answers ``ControlReply(ok=True)`` (the edge asks when
+    #: heartbeats are late; no responders means the owner is gone).
     KEEPALIVE = "keepalive"
     #: Another worker took the session over (handover); any previous owner lets go at once.
     SUPERSEDED = "superseded"
@@ -168,6 +173,11 @@ class Control(Message, kw_only=True):
     #: HANGUP only: why the session ends when it is not the user's choice (an ``EndReason``,
     #: ``auth_expired``); the worker reports it as the lifecycle's end reason. Empty: ``hangup``.
     reason: Annotated[str, _codes(EndReason, "HANGUP only, one of")] = ""
+    #: CLIENT_GONE and KEEPALIVE: the highest ``Event.seq`` and ``Transcript.seq`` of the owning
+    #: worker that the edge has sent on to the client; when the client resumes, the worker sends
+    #: again the turn events and final transcripts that came after (the client missed them).
+    delivered_event_seq: int = 0
+    delivered_transcript_seq: int = 0
 
 
 class ResumeRefusal(StrEnum):
@@ -276,9 +286,17 @@ class ErrorEvent(Event, tag="error", kw_only=True):
 
 
 class Heartbeat(Event, tag="heartbeat", kw_only=True):
-    """Published per session while its worker lives; when heartbeats stop, the edge hands over."""
+    """Published per session while its worker lives; when heartbeats stop, the edge hands over.
+
+    It acknowledges the input received so far: the edge keeps what came after (bounded) and replays
+    it to the next owner when this one dies.
+    """
 
     worker_id: str
+    #: Highest ``AudioIn.seq`` received from the session's current connection.
+    audio_seq: int = 0
+    #: Highest ``TextIn.seq`` received from the session's current connection.
+    text_seq: int = 0
 
 
 class HandoverRequested(Event, tag="handover_requested", kw_only=True):
@@ -295,6 +313,14 @@ class Resumed(Event, tag="resumed", kw_only=True):
     conn_id: str
 
 
+class MissedTranscript(Event, tag="missed_transcript", kw_only=True):
+    """A final transcript sent again to a client that resumed after missing it (while no edge
+    carried its connection). On out.event, not on the durable transcript channel, so that the
+    records keep each transcript once."""
+
+    transcript: Transcript
+
+
 OutEvent = (
     Interrupted
     | TurnStarted
@@ -305,6 +331,7 @@ OutEvent = (
     | Heartbeat
     | HandoverRequested
     | Resumed
+    | MissedTranscript
 )
 
 

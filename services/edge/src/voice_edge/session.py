@@ -84,7 +84,6 @@ class EdgeSession:
         #: Done when the connection has been wound up (the edge waits for it on shutdown).
         self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._headers: dict[str, str] | None = None
-        self._audio_seq = 0
         self._bucket = TokenBucket(
             _BYTES_PER_SECOND, _BYTES_PER_SECOND * settings.audio_burst_seconds, clock.monotonic
         )
@@ -264,9 +263,7 @@ class EdgeSession:
             case p.ClientAudio():
                 return await self._on_audio(message)
             case p.ClientText(text):
-                await self.bus.publish(
-                    channels.IN_TEXT, m.TextIn(text=text), session_id=self.id, headers=self._headers
-                )
+                await self.worker.send_text(text)
             case p.ClientEnd():
                 return CloseRequest(p.Close.NORMAL, "session ended", Outcome.HANGUP)
             case p.ClientAuth(token):
@@ -278,13 +275,7 @@ class EdgeSession:
             if not self._bucket.take(len(audio.pcm)):
                 await self._send_error(p.ErrorCode.RATE_LIMITED, "audio arrives faster than real time")
                 return CloseRequest(p.Close.RATE_LIMITED, "audio faster than real time", Outcome.ABUSE)
-            self._audio_seq += 1
-            await self.bus.publish(
-                channels.IN_AUDIO,
-                m.AudioIn(seq=self._audio_seq, pcm=audio.pcm),
-                session_id=self.id,
-                headers=self._headers,
-            )
+            await self.worker.send_audio(audio.pcm)
         if audio.end_of_utterance:
             await self.worker.control(m.ControlKind.END_OF_UTTERANCE)
         return None
@@ -334,10 +325,10 @@ class EdgeSession:
             return  # still in flight when the user barged in
         await self._send(self.codec.audio_out(audio.pcm))
 
-    async def _on_out_event(self, event: m.OutEvent, _delivery: Delivery) -> None:
+    async def _on_out_event(self, event: m.OutEvent, delivery: Delivery) -> None:
         match event:
             case m.Heartbeat():
-                self.worker.heartbeat()
+                self.worker.heartbeat(event)
                 return
             case m.HandoverRequested():
                 self.worker.released()
@@ -350,23 +341,31 @@ class EdgeSession:
                 return
             case m.Interrupted():
                 self.interrupted.add(event.turn_id)
+            case m.MissedTranscript(transcript=transcript):
+                await self._on_transcript(transcript, delivery)
+                return
         rendered = p.out_event(event)
-        if rendered is not None:
-            await self._send_text(rendered)
+        if rendered is None or await self._send_text(rendered):
+            self.worker.delivered(event_seq=event.seq)
         if isinstance(event, m.ErrorEvent) and event.fatal:
             self.request_close(CloseRequest(p.Close.INTERNAL_ERROR, "session failed", Outcome.FAILED))
 
     async def _on_transcript(self, transcript: m.Transcript, _delivery: Delivery) -> None:
         if transcript.stage is m.Stage.FINAL and transcript.text:
             self.history.append(m.HistoryTurn(role=transcript.role, text=transcript.text))
-        await self._send_text(p.transcript_event(transcript))
+        if await self._send_text(p.transcript_event(transcript)):
+            self.worker.delivered(transcript_seq=transcript.seq)
 
-    async def _send(self, message: Message) -> None:
-        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+    async def _send(self, message: Message) -> bool:
+        """False when the client is gone (what it missed is sent again when it resumes)."""
+        try:
             await self.ws.send(message)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return False
+        return True
 
-    async def _send_text(self, text: str) -> None:
-        await self._send({"type": "websocket.send", "text": text})
+    async def _send_text(self, text: str) -> bool:
+        return await self._send({"type": "websocket.send", "text": text})
 
     async def _send_event(self, event: p.ServerEvent) -> None:
         await self._send_text(p.encode(event))
