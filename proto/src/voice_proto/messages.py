@@ -72,6 +72,27 @@ class SessionStart(Message, kw_only=True):
     greet: bool = True
 
 
+class SessionState(Message, kw_only=True):
+    """What a session needs to move to another edge or worker, kept under its session id in the
+    replicated key-value bucket ``VOICE_SESSIONS`` (see ``voice_proto.session_state``); an edge's
+    in-memory history is a cache of it."""
+
+    principal: str
+    #: The worker that owns the session ("" while none does).
+    owner: str = ""
+    #: The turn id the session's next turn takes (ids stay unique across moves).
+    next_turn_id: int = 0
+    history: list[HistoryTurn] = []
+    #: SHA-256 (hex) of the resume token the client holds: enough to check a resume, useless to
+    #: forge one.
+    resume_token_hash: str = ""
+    #: How far the client was sent its owner's events and transcripts (as ``Control.delivered_*``).
+    delivered_event_seq: int = 0
+    delivered_transcript_seq: int = 0
+    #: Unix time in seconds of the write, from the writer's clock.
+    updated_at: float = 0.0
+
+
 class Capability(StrEnum):
     """What a worker's speech engine does beyond speech in and speech out."""
 

@@ -3,8 +3,9 @@
 The connection's own task reads the client and decides when to end; NATS callbacks only send to
 the client and, when the session must end (fatal error, taken over, worker lost), ask the
 connection's task to do it, because ending unsubscribes the very subscription they run in.
-Two side jobs run beside the reader: the credential's life (:class:`CredentialWatch`) and the
-worker's (:class:`WorkerLink`).
+Three side jobs run beside the reader: the credential's life (:class:`CredentialWatch`), the
+worker's (:class:`WorkerLink`), and the session's state in the bus (:class:`StateKeeper`: finished
+turns, owner, what the client was sent), which a resume on another edge reads back.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from voice_proto import Bus, BusError, Delivery, channels
 from voice_proto import messages as m
 from voice_proto.auth import AuthClient, Credential
 from voice_proto.ratelimit import TokenBucket
+from voice_proto.session_state import SessionStore, token_hash
 from voice_proto.tracecontext import headers_for, trace_id_hex
 
 from . import protocol as p
@@ -34,6 +36,7 @@ from .credentials import CredentialWatch
 from .outcome import CloseRequest, Outcome
 from .placement import place_session
 from .settings import EdgeSettings
+from .state import StateKeeper
 from .worker_link import WorkerLink
 
 log = structlog.get_logger("voice_edge.session")
@@ -52,6 +55,7 @@ class EdgeSession:
         identity: m.ValidateReply,
         auth: AuthClient,
         clock: Clock = SYSTEM_CLOCK,
+        store: SessionStore | None = None,
     ) -> None:
         self.ws = ws
         self.bus = bus
@@ -63,6 +67,11 @@ class EdgeSession:
         self.resume_token = ""
         self.history: deque[m.HistoryTurn] = deque(maxlen=settings.history_turns)
         self.interrupted: set[int] = set()
+        #: Above every turn id seen so far.
+        self.next_turn_id = 0
+        self._store = store
+        #: Made with the session id.
+        self.state: StateKeeper
         self._clock = clock
         self._log = log.bind(conn_id=self.conn_id, principal=identity.principal)
         source = ws.client.host if ws.client else ""
@@ -131,6 +140,7 @@ class EdgeSession:
                 p.session_event(self.id, self.resume_token, capabilities, self.credentials.bearer_expiry())
             )
             self._ready.set()
+            self.state.changed()
             request = await self._serve()
             span.set_attribute("session.outcome", request.outcome.value)
             await self._finish(request)
@@ -148,9 +158,23 @@ class EdgeSession:
             greet=not handover,
         )
 
+    def _snapshot(self) -> m.SessionState:
+        """The session's state as it stands, for the bus."""
+        return m.SessionState(
+            principal=self.credentials.identity.principal,
+            owner=self.worker.owner,
+            next_turn_id=self.next_turn_id,
+            history=list(self.history),
+            resume_token_hash=token_hash(self.resume_token),
+            delivered_event_seq=self.worker.delivered_event_seq,
+            delivered_transcript_seq=self.worker.delivered_transcript_seq,
+            updated_at=self._clock.time(),
+        )
+
     async def _start(self) -> list[str] | None:
         """Place a new session; the claiming worker's capabilities, or None when none took it."""
         self.id = secrets.token_urlsafe(18)  # 24 characters of A-Z a-z 0-9 _ -
+        self.state = StateKeeper(self._store, self.id, self._log.bind(session_id=self.id))
         await self._subscribe_outputs()
         claim = await place_session(
             self.bus, self._session_start(), timeout=self.settings.start_timeout, clock=self._clock
@@ -172,6 +196,7 @@ class EdgeSession:
         except channels.InvalidSessionId:
             await self._refuse(p.Close.BAD_OFFER, "malformed session id")
             return None
+        self.state = StateKeeper(self._store, self.id, self._log.bind(session_id=self.id))
         await self._subscribe_outputs()
         control = m.Control(
             kind=m.ControlKind.RESUME,
@@ -192,7 +217,12 @@ class EdgeSession:
             await self._refuse(p.Close.RESUME_REFUSED, f"resume refused: {refusal}")
             return None
         self.resume_token = self.offer.resume_token
-        self._log.info("session resumed", session_id=self.id)
+        saved = await self.state.load()
+        if saved is not None and saved.principal == self.credentials.identity.principal:
+            # The conversation so far, for the next worker if the session moves again.
+            self.history.extend(saved.history)
+            self.next_turn_id = saved.next_turn_id
+        self._log.info("session resumed", session_id=self.id, history=len(self.history))
         return reply.capabilities
 
     async def _refuse(self, code: int, reason: str) -> None:
@@ -204,6 +234,7 @@ class EdgeSession:
         helpers = [
             asyncio.create_task(self.worker.run(), name=f"worker-{self.id}"),
             asyncio.create_task(self.credentials.run(), name=f"credentials-{self.id}"),
+            asyncio.create_task(self.state.run(self._snapshot), name=f"state-{self.id}"),
         ]
         try:
             done, _ = await asyncio.wait({reader, self._closing}, return_when=asyncio.FIRST_COMPLETED)
@@ -222,6 +253,10 @@ class EdgeSession:
     async def _finish(self, request: CloseRequest) -> None:
         if (control := request.outcome.control) is not None:
             await self.worker.control(*control)
+            if control[0] is m.ControlKind.HANGUP:
+                await self.state.forget()
+            else:  # the client may resume, here or on another edge
+                await self.state.save(self._snapshot())
         await self._unsubscribe()
         if self.ws.client_state is WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
@@ -351,8 +386,10 @@ class EdgeSession:
             self.request_close(CloseRequest(p.Close.INTERNAL_ERROR, "session failed", Outcome.FAILED))
 
     async def _on_transcript(self, transcript: m.Transcript, _delivery: Delivery) -> None:
+        self.next_turn_id = max(self.next_turn_id, transcript.turn_id + 1)
         if transcript.stage is m.Stage.FINAL and transcript.text:
             self.history.append(m.HistoryTurn(role=transcript.role, text=transcript.text))
+            self.state.changed()
         if await self._send_text(p.transcript_event(transcript)):
             self.worker.delivered(transcript_seq=transcript.seq)
 

@@ -45,6 +45,9 @@ class EdgeSettings(ServiceSettings, RecordsStreamSettings):
     max_errors_per_minute: int = Field(default=30, ge=1)
     #: Finished turns kept to replay to a new worker on handover.
     history_turns: int = Field(default=40, ge=0)
+    #: Seconds a session's state (``VOICE_SESSIONS``) outlives its last write; a session ended on
+    #: purpose is deleted at once.
+    session_state_ttl: float = Field(default=86_400.0, gt=0)
     #: The built web app served at / (nothing is served there when it does not exist).
     web_dir: Path = Path(__file__).resolve().parents[4] / "web" / "dist"
     #: Seconds a stopping edge waits for its calls to end by themselves (it takes no new ones
