@@ -189,14 +189,15 @@ class Control(Message, kw_only=True):
     token: str = ""
     principal: str = ""
     conn_id: str = ""
-    #: SUPERSEDED only: the worker that owns the session now.
+    #: SUPERSEDED: the worker that owns the session now. RESUME: the worker whose events the
+    #: ``delivered_*`` marks count (the owner when the session's state was last written).
     worker_id: str = ""
     #: HANGUP only: why the session ends when it is not the user's choice (an ``EndReason``,
     #: ``auth_expired``); the worker reports it as the lifecycle's end reason. Empty: ``hangup``.
     reason: Annotated[str, _codes(EndReason, "HANGUP only, one of")] = ""
-    #: CLIENT_GONE and KEEPALIVE: the highest ``Event.seq`` and ``Transcript.seq`` of the owning
-    #: worker that the edge has sent on to the client; when the client resumes, the worker sends
-    #: again the turn events and final transcripts that came after (the client missed them).
+    #: CLIENT_GONE, KEEPALIVE and RESUME: the highest ``Event.seq`` and ``Transcript.seq`` of the
+    #: owning worker that the edge has sent on to the client; when the client resumes, the worker
+    #: sends again the turn events and final transcripts that came after (the client missed them).
     delivered_event_seq: int = 0
     delivered_transcript_seq: int = 0
 

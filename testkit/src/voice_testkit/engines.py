@@ -179,3 +179,30 @@ class ScriptedFactory(EngineFactory):
 
 class GreetingScriptedFactory(ScriptedFactory):
     engine = GreetingScriptedEngine
+
+
+class EchoingScriptedEngine(ScriptedEngine):
+    """The scripted engine that also echoes the microphone as loopback does (each chunk straight
+    back, turn 0), so that a fault test hears the audio path and drives turns by text at once.
+    ``recall`` answers with the history the engine was given when the session came to it: one
+    FINAL assistant transcript of the turns' texts, joined by `` | `` (what a handover carried)."""
+
+    def __init__(self, history: list[m.HistoryTurn]) -> None:
+        super().__init__()
+        self._history = history
+
+    async def push_audio(self, pcm: bytes) -> None:
+        self.emit(m.AudioOut(turn_id=0, pcm=pcm))
+
+    async def push_text(self, text: str) -> None:
+        if text != "recall":
+            await super().push_text(text)
+            return
+        self._turn += 1
+        said = " | ".join(turn.text for turn in self._history)
+        self.emit(m.Transcript(turn_id=self._turn, role=m.Role.ASSISTANT, text=said, stage=m.Stage.FINAL))
+
+
+class EchoingScriptedFactory(ScriptedFactory):
+    def create(self, setup: SessionSetup) -> Engine:
+        return EchoingScriptedEngine(list(setup.history))

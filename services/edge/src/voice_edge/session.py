@@ -131,6 +131,7 @@ class EdgeSession:
                 tell=self._send_event,
                 close=self.request_close,
                 capabilities=capabilities,
+                moved=lambda: self.state.changed(),
                 clock=self._clock,
                 headers=self._headers,
                 log=self._log,
@@ -197,6 +198,9 @@ class EdgeSession:
             await self._refuse(p.Close.BAD_OFFER, "malformed session id")
             return None
         self.state = StateKeeper(self._store, self.id, self._log.bind(session_id=self.id))
+        saved = await self.state.load()
+        if saved is not None and saved.principal != self.credentials.identity.principal:
+            saved = None
         await self._subscribe_outputs()
         control = m.Control(
             kind=m.ControlKind.RESUME,
@@ -204,6 +208,11 @@ class EdgeSession:
             principal=self.credentials.identity.principal,
             conn_id=self.conn_id,
         )
+        if saved is not None:
+            # How far the last edge sent the client its events (it may have died without saying).
+            control.worker_id = saved.owner
+            control.delivered_event_seq = saved.delivered_event_seq
+            control.delivered_transcript_seq = saved.delivered_transcript_seq
         try:
             reply: m.ControlReply = await self.bus.request(
                 channels.IN_CONTROL, control, session_id=self.id, timeout=self.settings.auth_timeout
@@ -217,8 +226,7 @@ class EdgeSession:
             await self._refuse(p.Close.RESUME_REFUSED, f"resume refused: {refusal}")
             return None
         self.resume_token = self.offer.resume_token
-        saved = await self.state.load()
-        if saved is not None and saved.principal == self.credentials.identity.principal:
+        if saved is not None:
             # The conversation so far, for the next worker if the session moves again.
             self.history.extend(saved.history)
             self.next_turn_id = saved.next_turn_id
@@ -382,6 +390,8 @@ class EdgeSession:
         rendered = p.out_event(event)
         if rendered is None or await self._send_text(rendered):
             self.worker.delivered(event_seq=event.seq)
+            if isinstance(event, m.TurnEnded):
+                self.state.changed()  # how far the client got, for a resume elsewhere
         if isinstance(event, m.ErrorEvent) and event.fatal:
             self.request_close(CloseRequest(p.Close.INTERNAL_ERROR, "session failed", Outcome.FAILED))
 

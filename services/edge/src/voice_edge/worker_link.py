@@ -53,6 +53,8 @@ class WorkerLink:
     was killed) moves it at once, an answer keeps it where it is, silence for
     ``settings.probe_timeout`` moves it.
 
+    ``moved`` is called when another worker owns the session.
+
     ``capabilities`` are the owning worker's (``Capability`` values): the claim's, then the new
     claim's after a handover. The client is not told when a handover changes them (the ``session``
     event comes once per connection); it gets the new set on its next connect or resume.
@@ -69,6 +71,7 @@ class WorkerLink:
         close: RequestClose,
         capabilities: Sequence[str] = (),
         owner: str = "",
+        moved: Callable[[], None] = lambda: None,
         clock: Clock = SYSTEM_CLOCK,
         headers: dict[str, str] | None = None,
         log: structlog.stdlib.BoundLogger | None = None,
@@ -82,6 +85,7 @@ class WorkerLink:
         self.capabilities = list(capabilities)
         #: The owning worker's id ("" until its first heartbeat after a resume).
         self.owner = owner
+        self._moved = moved
         self.replay = InputReplay(
             max_audio_bytes=int(settings.replay_seconds * m.INPUT_RATE * 2),
             max_texts=settings.replay_texts,
@@ -222,6 +226,7 @@ class WorkerLink:
             self.owner = claim.worker_id
             self.delivered_event_seq = self.delivered_transcript_seq = 0  # the new owner counts anew
             replayed = await self._replay()
+            self._moved()
             self._log.info("session handed over", worker=claim.worker_id, replayed=replayed)
             if claim.capabilities != self.capabilities:
                 self._log.warning(

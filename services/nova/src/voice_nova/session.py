@@ -164,8 +164,11 @@ class WorkerSession:
 
     async def _on_control(self, control: m.Control, delivery: Delivery) -> None:
         self._last_input = time.monotonic()
-        self._delivered_event = max(self._delivered_event, control.delivered_event_seq)
-        self._delivered_transcript = max(self._delivered_transcript, control.delivered_transcript_seq)
+        if control.kind is not m.ControlKind.RESUME or control.worker_id == self.worker_id:
+            # (A resume's marks come from the session's state in the bus: they count this
+            # worker's events only if it owned the session when they were written.)
+            self._delivered_event = max(self._delivered_event, control.delivered_event_seq)
+            self._delivered_transcript = max(self._delivered_transcript, control.delivered_transcript_seq)
         match control.kind:
             case m.ControlKind.END_OF_UTTERANCE:
                 await self.engine.end_of_utterance()
