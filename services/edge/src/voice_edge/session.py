@@ -66,9 +66,9 @@ class EdgeSession:
         self.id = ""
         self.resume_token = ""
         self.history: deque[m.HistoryTurn] = deque(maxlen=settings.history_turns)
-        self.interrupted: set[int] = set()
-        #: Above every turn id seen so far.
-        self.next_turn_id = 0
+        #: The highest turn id seen on this session (its worker's ledger numbers turns; a worker
+        #: that takes the session over goes on above it: ``SessionStart.next_turn_id``).
+        self.last_turn_id = 0
         self._store = store
         #: Made with the session id.
         self.state: StateKeeper
@@ -157,6 +157,7 @@ class EdgeSession:
             resume_token=self.resume_token,
             history=list(self.history),
             greet=not handover,
+            next_turn_id=self.last_turn_id + 1,
         )
 
     def _snapshot(self) -> m.SessionState:
@@ -164,7 +165,7 @@ class EdgeSession:
         return m.SessionState(
             principal=self.credentials.identity.principal,
             owner=self.worker.owner,
-            next_turn_id=self.next_turn_id,
+            next_turn_id=self.last_turn_id + 1,
             history=list(self.history),
             resume_token_hash=token_hash(self.resume_token),
             delivered_event_seq=self.worker.delivered_event_seq,
@@ -226,10 +227,11 @@ class EdgeSession:
             await self._refuse(p.Close.RESUME_REFUSED, f"resume refused: {refusal}")
             return None
         self.resume_token = self.offer.resume_token
+        self.last_turn_id = max(self.last_turn_id, reply.next_turn_id - 1)
         if saved is not None:
             # The conversation so far, for the next worker if the session moves again.
             self.history.extend(saved.history)
-            self.next_turn_id = saved.next_turn_id
+            self.last_turn_id = max(self.last_turn_id, saved.next_turn_id - 1)
         self._log.info("session resumed", session_id=self.id, history=len(self.history))
         return reply.capabilities
 
@@ -363,12 +365,20 @@ class EdgeSession:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
 
+    # No guard against audio of interrupted turns here: the worker's turn ledger is the one place
+    # that drops it, before it is published, and one subscription delivers in publishing order.
+
     async def _on_out_audio(self, audio: m.AudioOut, _delivery: Delivery) -> None:
-        if audio.turn_id in self.interrupted:
-            return  # still in flight when the user barged in
+        self._saw_turn(audio.turn_id)
         await self._send(self.codec.audio_out(audio.pcm))
 
+    def _saw_turn(self, turn_id: int) -> None:
+        if turn_id > self.last_turn_id:
+            self.last_turn_id = turn_id
+
     async def _on_out_event(self, event: m.OutEvent, delivery: Delivery) -> None:
+        if (turn_id := getattr(event, "turn_id", 0)) > 0:
+            self._saw_turn(turn_id)
         match event:
             case m.Heartbeat():
                 self.worker.heartbeat(event)
@@ -382,8 +392,6 @@ class EdgeSession:
                         CloseRequest(p.Close.TAKEN_OVER, "session resumed elsewhere", Outcome.TAKEN_OVER)
                     )
                 return
-            case m.Interrupted():
-                self.interrupted.add(event.turn_id)
             case m.MissedTranscript(transcript=transcript):
                 await self._on_transcript(transcript, delivery)
                 return
@@ -396,7 +404,7 @@ class EdgeSession:
             self.request_close(CloseRequest(p.Close.INTERNAL_ERROR, "session failed", Outcome.FAILED))
 
     async def _on_transcript(self, transcript: m.Transcript, _delivery: Delivery) -> None:
-        self.next_turn_id = max(self.next_turn_id, transcript.turn_id + 1)
+        self._saw_turn(transcript.turn_id)
         if transcript.stage is m.Stage.FINAL and transcript.text:
             self.history.append(m.HistoryTurn(role=transcript.role, text=transcript.text))
             self.state.changed()

@@ -101,7 +101,8 @@ class WorkerSession:
         self._pump_task: asyncio.Task[None] | None = None
         self._expiry_task: asyncio.Task[None] | None = None
         self._finishing: asyncio.Task[None] | None = None
-        self._interrupted: set[int] = set()
+        #: The session's turn ledger, shared with the engine: the one audio guard.
+        self.turns = setup.turns
         self._audio_seq = 0
         self._event_seq = 0
         self._transcript_seq = 0
@@ -217,7 +218,7 @@ class WorkerSession:
         missed = await self._send_missed()
         await self._lifecycle(m.LifecycleKind.RESUMED)
         self._log.info("client resumed", missed=missed)
-        return m.ControlReply(ok=True, capabilities=self.capabilities)
+        return m.ControlReply(ok=True, capabilities=self.capabilities, next_turn_id=self.turns.next_id)
 
     async def _send_missed(self) -> int:
         """Publish again, in their order and with their sequence numbers, the turn events and final
@@ -250,7 +251,7 @@ class WorkerSession:
     async def _publish(self, event: EngineEvent) -> None:
         match event:
             case m.AudioOut():
-                if event.turn_id in self._interrupted:
+                if not self.turns.admit(event):
                     return  # the user barged in: nothing more of this turn reaches the client
                 self._audio_seq += 1
                 event.seq = self._audio_seq
@@ -261,9 +262,6 @@ class WorkerSession:
                 if event.stage is m.Stage.FINAL:
                     self._missable.append(event)
                 await self._bus.publish(channels.TRANSCRIPT, event, session_id=self.id, headers=self._headers)
-            case m.Interrupted():
-                self._interrupted.add(event.turn_id)
-                await self._publish_event(event)
             case m.ErrorEvent(fatal=True):
                 await self._publish_event(event)
                 self._finish_soon(m.EndReason.ENGINE_ERROR)

@@ -14,6 +14,7 @@ from voice_proto import messages as m
 
 from .engine import EngineFactory, SessionSetup
 from .session import State, WorkerSession
+from .turns import Turns
 
 log = structlog.get_logger("voice_nova.worker")
 _meter = metrics.get_meter("voice_nova")
@@ -118,6 +119,7 @@ class Worker:
             principal=request.principal,
             history=list(request.history),
             greet=request.greet and not request.handover,
+            turns=Turns(first_id=request.next_turn_id),
         )
         session = WorkerSession(
             self.bus,
