@@ -1,7 +1,7 @@
 """Faults injected into a running system on a 3-node NATS cluster, mid-call, with callers streaming
 and typing: a session survives the loss of its worker (twice) or its edge, and loses nothing the
-user said or the conversation so far. (The figures, audio gap and what a fault costs, come from
-bench/faults.py; here only what must hold.)"""
+user said or the conversation so far; turn ids stay unique across the moves. (The figures, audio
+gap and what a fault costs, come from bench/faults.py; here only what must hold.)"""
 
 from __future__ import annotations
 
@@ -82,6 +82,7 @@ async def test_a_worker_killed_twice_mid_call_loses_nothing_said(cluster_stack: 
             assert caller.closed is None
             assert caller.typed_lost() == []
             assert caller.frames_lost() == 0
+            assert len(set(caller.user_turns)) == len(caller.user_turns)  # turn ids stay unique
         # The worker that has it now was given the conversation from before both moves.
         await first.client.send_text("recall")
         await first.wait_heard(before_moves[0], role="assistant")

@@ -39,6 +39,8 @@ class Caller:
     typed: list[str] = field(default_factory=list)
     #: Final transcripts as (role, text), in arrival order.
     finals: list[tuple[str, str]] = field(default_factory=list)
+    #: The turn id of each final transcript of the user's, in arrival order.
+    user_turns: list[int] = field(default_factory=list)
     closed: Closed | None = None
     typing: bool = True
 
@@ -91,6 +93,8 @@ class Caller:
                         self.echoed.setdefault(number, loop.time())
             elif event["event"] == "transcript" and event["stage"] == "final":
                 self.finals.append((event["role"], event["text"]))
+                if event["role"] == "user":
+                    self.user_turns.append(event["turnId"])
             self.client.events.clear()  # nothing else reads them: keep memory flat
 
     def heard(self, role: str = "user") -> list[str]:
