@@ -79,12 +79,7 @@ class Caller:
     async def listen(self) -> None:
         """Read events until the connection closes (cancel to stop)."""
         loop = asyncio.get_running_loop()
-        while True:
-            try:
-                event = await self.client.recv(timeout=3600)
-            except Closed as closed:
-                self.closed = closed
-                return
+        async for event in self.client.until_closed():
             if event["event"] == "media":
                 pcm = event["pcm"]
                 if len(pcm) >= 8:
@@ -96,6 +91,7 @@ class Caller:
                 if event["role"] == "user":
                     self.user_turns.append(event["turnId"])
             self.client.events.clear()  # nothing else reads them: keep memory flat
+        self.closed = self.client.closed_by
 
     def heard(self, role: str = "user") -> list[str]:
         return [text for who, text in self.finals if who == role]
