@@ -74,6 +74,9 @@ class SessionStart(Message, kw_only=True):
     #: across workers: on handover the edge sends one above the highest turn id it has seen (or
     #: the owner told it on resume), and the new worker numbers its turns from there.
     next_turn_id: int = 1
+    #: False when the user opted out of recording (where the operator allows it); the worker
+    #: says so on the session's lifecycle, and the recorder keeps nothing of it.
+    recorded: bool = True
 
 
 class SessionState(Message, kw_only=True):
@@ -395,6 +398,8 @@ class Lifecycle(Message, kw_only=True):
     reason: Annotated[str, _codes(EndReason)] = ""
     #: Unix time in seconds, from the publisher's clock.
     at: float
+    #: False when the session opted out of recording (``SessionStart.recorded``).
+    recorded: bool = True
 
 
 # --- auth.validate ----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from nats.js.api import StreamConfig
 from voice_edge import protocol as p
 from voice_edge.outcome import CloseRequest, Outcome
 from voice_edge.settings import EdgeSettings
@@ -231,6 +232,9 @@ async def test_what_a_dead_owner_did_not_acknowledge_goes_to_the_next_in_order(
     text, reaches the new owner in the order the user sent it, then input flows on to it."""
     inputs = await Recorder().listen(own_bus, channels.IN_AUDIO, SID)
     await inputs.listen(own_bus, channels.IN_TEXT, SID)
+    # A stream that captures the input, as the recorder's does: it keeps each frame once.
+    js = own_bus.nc.jetstream()
+    await js.add_stream(StreamConfig(name="CAPTURE", subjects=[channels.IN_AUDIO.subject(SID)], no_ack=True))
     link = Link(own_bus)
     await link.start()
     try:
@@ -249,6 +253,7 @@ async def test_what_a_dead_owner_did_not_acknowledge_goes_to_the_next_in_order(
         await inputs.wait_for(m.TextIn, lambda t: t.seq == 2)
         assert [a.seq for a in inputs.of_type(m.AudioIn)] == [1, 2, 3, 4, 3, 4]
         assert [t.text for t in inputs.of_type(m.TextIn)] == ["hello", "hello", "still there?"]
+        assert (await js.stream_info("CAPTURE")).state.messages == 4
         assert link.session.closes == []
     finally:
         await link.stop()

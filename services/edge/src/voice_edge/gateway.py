@@ -154,7 +154,10 @@ class Edge:
                 Refused.RESUME,
             )
             return
-        session = EdgeSession(ws, self.bus, self.settings, offer, identity, self.auth, store=self.store)
+        recorded = self.settings.records(ws.query_params.get("record"))
+        session = EdgeSession(
+            ws, self.bus, self.settings, offer, identity, self.auth, recorded=recorded, store=self.store
+        )
         self.sessions.add(session)
         try:
             await session.run(resume)

@@ -55,9 +55,13 @@ class EdgeSession:
         identity: m.ValidateReply,
         auth: AuthClient,
         clock: Clock = SYSTEM_CLOCK,
+        *,
+        recorded: bool = False,
         store: SessionStore | None = None,
     ) -> None:
         self.ws = ws
+        #: The session is recorded (the deployment records, and the client did not opt out).
+        self.recorded = recorded
         self.bus = bus
         self.settings = settings
         self.offer = offer
@@ -138,7 +142,13 @@ class EdgeSession:
             )
             await self.ws.accept(subprotocol=self.offer.selected)
             await self._send_text(
-                p.session_event(self.id, self.resume_token, capabilities, self.credentials.bearer_expiry())
+                p.session_event(
+                    self.id,
+                    self.resume_token,
+                    capabilities,
+                    self.credentials.bearer_expiry(),
+                    recorded=self.recorded,
+                )
             )
             self._ready.set()
             self.state.changed()
@@ -158,6 +168,7 @@ class EdgeSession:
             history=list(self.history),
             greet=not handover,
             next_turn_id=self.last_turn_id + 1,
+            recorded=self.recorded,
         )
 
     def _snapshot(self) -> m.SessionState:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 
@@ -94,6 +95,8 @@ class WorkerLink:
         self._owned = True
         self._audio_seq = 0
         self._text_seq = 0
+        #: Makes this connection's input ids unique (``Nats-Msg-Id``, below).
+        self._input_id = secrets.token_hex(6)
         #: The owner's ``Event.seq`` / ``Transcript.seq`` last sent on to the client.
         self.delivered_event_seq = 0
         self.delivered_transcript_seq = 0
@@ -134,15 +137,17 @@ class WorkerLink:
             await self._publish_input(message)
 
     async def _publish_input(self, message: m.AudioIn | m.TextIn) -> None:
+        # A replayed frame carries its first send's id: a stream that captures the input (the
+        # recorder's VOICE_AUDIO) drops it as a duplicate, while the new owner, a plain
+        # subscriber, gets it.
+        kind = "a" if isinstance(message, m.AudioIn) else "t"
+        headers = {**(self._headers or {}), "Nats-Msg-Id": f"{self._input_id}-{kind}{message.seq}"}
+        sid = self._session_id
         with contextlib.suppress(BusError, OSError):
             if isinstance(message, m.AudioIn):
-                await self._bus.publish(
-                    channels.IN_AUDIO, message, session_id=self._session_id, headers=self._headers
-                )
+                await self._bus.publish(channels.IN_AUDIO, message, session_id=sid, headers=headers)
             else:
-                await self._bus.publish(
-                    channels.IN_TEXT, message, session_id=self._session_id, headers=self._headers
-                )
+                await self._bus.publish(channels.IN_TEXT, message, session_id=sid, headers=headers)
 
     def released(self) -> None:
         """The worker handed the session back (it is shutting down): move it now."""

@@ -284,7 +284,12 @@ class WorkerSession:
 
     async def _lifecycle(self, kind: m.LifecycleKind, reason: str = "") -> None:
         message = m.Lifecycle(
-            kind=kind, principal=self.setup.principal, worker_id=self.worker_id, reason=reason, at=time.time()
+            kind=kind,
+            principal=self.setup.principal,
+            worker_id=self.worker_id,
+            reason=reason,
+            at=time.time(),
+            recorded=self.setup.recorded,
         )
         await self._bus.publish(channels.LIFECYCLE, message, session_id=self.id, headers=self._headers)
 

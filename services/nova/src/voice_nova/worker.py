@@ -120,6 +120,7 @@ class Worker:
             history=list(request.history),
             greet=request.greet and not request.handover,
             turns=Turns(first_id=request.next_turn_id),
+            recorded=request.recorded,
         )
         session = WorkerSession(
             self.bus,
