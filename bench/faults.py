@@ -1,100 +1,252 @@
-"""Fault benchmark: calls in progress while a part of the system fails, with what each fault cost.
+"""What a fault costs a call: callers stream numbered 20 ms frames in real time and type a turn every
+2 s through the edge, on a 3-node NATS cluster, while a worker or an edge is SIGKILLed; and what a
+faster heartbeat costs.
 
-    .venv/bin/python bench/faults.py                          # every fault, 10 sessions
-    .venv/bin/python bench/faults.py --sessions 20 --fault nats-node-kill
+    .venv/bin/python bench/faults.py                     # 10 callers, 3 worker kills, 1 edge kill
+    .venv/bin/python bench/faults.py --callers 20 --kills 5 --heartbeat-sessions 40
 
-Each fault gets a stack of its own (NATS, auth, worker(s), edge, transcripts as processes, like the
-tests; loopback engine). N sessions stream 20 ms frames and type a line every 2 s; after a few
-seconds the fault is injected, the calls go on, then each session ends. Per fault, one row:
+Per fault: the audio gap each affected caller heard (the longest time between two echoed frames
+after the kill; p50 and max over callers and kills), frames never echoed, typed turns whose final
+transcript never came back, sessions closed. Worker kill: the killed worker's sessions move to
+another (a replacement starts after each kill). Edge kill: every caller was on the killed edge and
+resumes on the other one as soon as its socket closes (frames it could not send meanwhile count as
+lost: a client has nowhere to send them). Heartbeat cost: CPU of the worker and the edge per
+session-hour with idle sessions, at the old and the new heartbeat interval.
 
-- audio gap p50 / max: per session, the longest time without an echoed frame from the fault on;
-- frames lost / sent: frames that never came back (audio sent while the bus is away is dropped);
-- typed turns lost / sent: typed lines whose echo turn never reached the client;
-- transcripts stored / expected / duplicated: the typed lines' transcripts in the transcripts
-  service (two per line);
-- sessions closed (by the system, not by the load), and the load average when the row was taken.
-
-Faults: ``nats-node-kill`` (SIGKILL of the cluster node the edge uses; 3-node cluster, all three
-URLs given to every service), ``nats-down-6s`` (the one server stopped 6 s, then restarted on its
-port and store), ``nats-restart`` (stopped and started at once), ``worker-kill`` (SIGKILL of one of
-two workers: the sessions it owned move to the other).
+The engine is the test kit's EchoingScriptedFactory (echoes the microphone, answers typed
+``user <words>`` with a final transcript). Load generator, services and NATS share the machine's
+cores; the load average is printed beside each figure.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
-import sys
+import signal
+import statistics
 import tempfile
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from voice_testkit.calls import FIGURES_HEADER, figures_row, start_call_services, through_fault
-from voice_testkit.nats import NatsCluster, NatsServer
-from voice_testkit.stack import Stack
+import psutil
+from voice_proto import channels
+from voice_proto import messages as m
+from voice_testkit.callers import EDGE_ENV, Caller, stop_all
+from voice_testkit.nats import NatsCluster
+from voice_testkit.recorder import Recorder
+from voice_testkit.stack import API_KEYS, Stack
+
+ENGINE = "voice_testkit.engines:EchoingScriptedFactory"
 
 
-def load_average() -> str:
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+def env(heartbeat: float, timeout: float) -> dict[str, str]:
+    return {
+        "NOVA_ENGINE": ENGINE,
+        "NOVA_HEARTBEAT_INTERVAL": str(heartbeat),
+        "EDGE_HEARTBEAT_TIMEOUT": str(timeout),
+        "VOICE_RECORDS_REPLICAS": "3",
+        "LOG_LEVEL": "warning",
+        **EDGE_ENV,
+    }
 
 
-async def run_fault(name: str, sessions: int, before: float, after: float) -> str:
-    work = Path(tempfile.mkdtemp(prefix=f"bench-faults-{name}-"))
-    cluster: NatsCluster | None = None
-    server: NatsServer | None = None
-    if name == "nats-node-kill":
-        cluster = NatsCluster(work).start()
-        endpoint = cluster.endpoint
-    else:
-        server = NatsServer(work).start()
-        endpoint = server.endpoint
-    stack = Stack(endpoint, work, LOG_LEVEL="warning")
-    try:
-        start_call_services(stack, workers=2 if name == "worker-kill" else 1)
+def load() -> str:
+    return "load {:.1f}/{:.1f}/{:.1f}".format(*os.getloadavg())
 
-        async def inject() -> None:
-            if cluster is not None:
-                node = await asyncio.to_thread(cluster.member_serving, "edge")
-                await asyncio.to_thread(node.kill)
-            elif name == "worker-kill":
-                stack.processes["nova"].kill()
-            else:
-                assert server is not None
-                await asyncio.to_thread(server.stop)
-                if name == "nats-down-6s":
-                    await asyncio.sleep(6)
-                await asyncio.to_thread(server.start)
 
-        figures = await through_fault(stack, inject, sessions=sessions, before=before, after=after)
-        return figures_row(name, figures, load_average())
-    finally:
-        stack.stop_all()
-        if cluster is not None:
+def summary(name: str, gaps: list[float], frames_lost: int, typed: int, typed_lost: int, closed: int) -> str:
+    p50 = statistics.median(gaps) if gaps else float("nan")
+    worst = max(gaps) if gaps else float("nan")
+    return (
+        f"| {name} | {p50:.2f} s | {worst:.2f} s | {frames_lost} | {typed_lost} of {typed} | {closed} "
+        f"| {len(gaps)} | {load()} |"
+    )
+
+
+async def talkers(callers: list[Caller], stop: asyncio.Event) -> list[asyncio.Task[None]]:
+    return [asyncio.create_task(c.listen()) for c in callers] + [
+        asyncio.create_task(c.talk(stop)) for c in callers
+    ]
+
+
+async def settle(callers: list[Caller]) -> None:
+    """Stop typing, and wait for the last typed turns to come back (bounded)."""
+    for caller in callers:
+        caller.typing = False
+    for caller in callers:
+        if caller.typed and caller.closed is None:
+            with contextlib.suppress(AssertionError):  # counted as lost
+                await caller.wait_heard(caller.typed[-1], timeout=10)
+
+
+async def worker_kills(stack: Stack, args: argparse.Namespace) -> str:
+    stack.start_auth(wait=False)
+    stack.start_edge(wait=False, **env(args.heartbeat, args.timeout))
+    workers = [f"nova-{n}" for n in range(3)]
+    for name in workers:
+        stack.start_worker(name, wait=False, **env(args.heartbeat, args.timeout))
+    stack.wait_ready()
+    bus = await stack.nats.connect()
+    lifecycle = await Recorder().listen(bus, channels.LIFECYCLE)
+    callers = [
+        await Caller.open(stack.ws_url(), API_KEYS["alice"], i, type_every=args.type_every)
+        for i in range(args.callers)
+    ]
+    stop = asyncio.Event()
+    tasks = await talkers(callers, stop)
+    loop = asyncio.get_running_loop()
+    gaps: list[float] = []
+    affected_callers: set[int] = set()
+    await asyncio.sleep(3)
+    for kill in range(args.kills):
+        owners = current_owners(lifecycle, callers)
+        victim, _ = Counter(owners.values()).most_common(1)[0]
+        affected = [c for c in callers if owners[c.index] == victim]
+        killed_at = loop.time()
+        stack.processes[victim].signal(signal.SIGKILL)
+        await asyncio.sleep(5)
+        gaps += [c.longest_silence(after=killed_at - 0.1) for c in affected]
+        affected_callers |= {c.index for c in affected}
+        replacement = f"nova-r{kill}"
+        stack.start_worker(replacement, wait=False, **env(args.heartbeat, args.timeout))
+        await asyncio.sleep(2)
+    await settle(callers)
+    stop.set()
+    await asyncio.sleep(2)  # the last echoes
+    await stop_all(tasks)
+    frames_lost = sum(c.frames_lost() for c in callers)
+    typed = sum(len(c.typed) for c in callers)
+    typed_lost = sum(len(c.typed_lost()) for c in callers)
+    closed = sum(1 for c in callers if c.closed is not None)
+    await bus.drain()
+    return summary(
+        f"worker SIGKILL x{args.kills} ({len(affected_callers)} sessions moved)",
+        gaps,
+        frames_lost,
+        typed,
+        typed_lost,
+        closed,
+    )
+
+
+def current_owners(lifecycle: Recorder, callers: list[Caller]) -> dict[int, str]:
+    owners: dict[int, str] = {}
+    for caller in callers:
+        events = [
+            e
+            for e in lifecycle.of_type(m.Lifecycle, caller.client.session_id)
+            if e.kind in (m.LifecycleKind.STARTED, m.LifecycleKind.HANDED_OVER)
+        ]
+        owners[caller.index] = events[-1].worker_id
+    return owners
+
+
+async def edge_kill(stack: Stack, args: argparse.Namespace) -> str:
+    stack.start_auth(wait=False)
+    for name in ("edge-1", "edge-2"):
+        stack.start_edge(name, wait=False, **env(args.heartbeat, args.timeout))
+    for name in ("nova-0", "nova-1"):
+        stack.start_worker(name, wait=False, **env(args.heartbeat, args.timeout))
+    stack.wait_ready()
+    key = API_KEYS["alice"]
+    callers = [
+        await Caller.open(stack.ws_url("edge-1"), key, i, type_every=args.type_every)
+        for i in range(args.callers)
+    ]
+    stop = asyncio.Event()
+    talking = [asyncio.create_task(c.talk(stop)) for c in callers]
+    listening = {c.index: asyncio.create_task(c.listen()) for c in callers}
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(3)
+    killed_at = loop.time()
+    stack.processes["edge-1"].signal(signal.SIGKILL)
+
+    async def resume(caller: Caller) -> None:
+        await listening[caller.index]  # until the socket closes
+        caller.closed = None
+        await caller.reconnect(stack.ws_url("edge-2"), key)
+        listening[caller.index] = asyncio.create_task(caller.listen())
+
+    await asyncio.gather(*(resume(c) for c in callers))
+    await asyncio.sleep(5)
+    gaps = [c.longest_silence(after=killed_at - 0.1) for c in callers]
+    await settle(callers)
+    stop.set()
+    await asyncio.sleep(2)
+    await stop_all([*talking, *listening.values()])
+    frames_lost = sum(c.frames_lost() for c in callers)
+    typed = sum(len(c.typed) for c in callers)
+    typed_lost = sum(len(c.typed_lost()) for c in callers)
+    closed = sum(1 for c in callers if c.closed is not None)
+    return summary("edge SIGKILL, resume on another", gaps, frames_lost, typed, typed_lost, closed)
+
+
+async def heartbeat_cost(stack: Stack, args: argparse.Namespace, interval: float) -> str:
+    stack.start_auth(wait=False)
+    stack.start_edge(wait=False, **env(interval, max(0.75, 3 * interval)))
+    room = str(args.heartbeat_sessions + 1)
+    stack.start_worker("nova", wait=False, NOVA_MAX_SESSIONS=room, **env(interval, 1))
+    stack.wait_ready()
+    callers = [
+        await Caller.open(stack.ws_url(), API_KEYS["alice"], i) for i in range(args.heartbeat_sessions)
+    ]
+    listening = [asyncio.create_task(c.listen()) for c in callers]
+    await asyncio.sleep(2)
+    processes = {name: psutil.Process(stack.processes[name].pid) for name in ("nova", "edge")}
+    before = {name: sum(p.cpu_times()[:2]) for name, p in processes.items()}
+    seconds = 10.0
+    await asyncio.sleep(seconds)
+    used = {name: sum(p.cpu_times()[:2]) - before[name] for name, p in processes.items()}
+    await stop_all(listening)
+    for caller in callers:
+        await caller.client.close()
+    per_hour = {name: cpu / (args.heartbeat_sessions * seconds) * 3600 for name, cpu in used.items()}
+    return (
+        f"| {interval} s | {args.heartbeat_sessions} | {per_hour['nova']:.1f} s | {per_hour['edge']:.1f} s "
+        f"| {load()} |"
+    )
+
+
+async def run_in_cluster(
+    scenario: Callable[..., Awaitable[str]], args: argparse.Namespace, *extra: object
+) -> str:
+    with tempfile.TemporaryDirectory() as work:
+        cluster = NatsCluster(Path(work)).start()
+        stack = Stack(cluster.endpoint, Path(work))
+        try:
+            return await scenario(stack, args, *extra)
+        finally:
+            stack.stop_all()
             cluster.stop()
-        if server is not None:
-            server.stop()
 
 
-FAULTS = ("nats-node-kill", "nats-down-6s", "nats-restart", "worker-kill")
-
-
-async def main(args: argparse.Namespace) -> None:
-    rows = []
-    for fault in args.fault:
-        row = await run_fault(fault, args.sessions, args.before, args.after)
-        print(row, file=sys.stderr, flush=True)
-        rows.append(row)
-    print(f"\n{args.sessions} sessions, 20 ms frames, a typed line every 2 s; {os.cpu_count()} cores\n")
-    print(FIGURES_HEADER)
-    print("\n".join(rows))
-
-
-if __name__ == "__main__":
+async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sessions", type=int, default=10)
-    parser.add_argument("--fault", nargs="+", choices=FAULTS, default=list(FAULTS))
-    parser.add_argument("--before", type=float, default=3.0, help="seconds of calls before the fault")
-    parser.add_argument("--after", type=float, default=8.0, help="seconds of calls after it")
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--callers", type=int, default=10)
+    parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--type-every", type=float, default=2.0, help="seconds between typed turns")
+    parser.add_argument("--heartbeat", type=float, default=0.25, help="NOVA_HEARTBEAT_INTERVAL")
+    parser.add_argument("--timeout", type=float, default=0.75, help="EDGE_HEARTBEAT_TIMEOUT")
+    parser.add_argument("--heartbeat-sessions", type=int, default=20)
+    parser.add_argument("--skip-heartbeat-cost", action="store_true")
+    args = parser.parse_args()
+    print(f"{args.callers} callers, heartbeat {args.heartbeat} s, timeout {args.timeout} s")
+    print("| fault | gap p50 | gap max | frames lost | typed turns lost | sessions closed | samples | load |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(await run_in_cluster(worker_kills, args), flush=True)
+    print(await run_in_cluster(edge_kill, args), flush=True)
+    if not args.skip_heartbeat_cost:
+        print()
+        print("| heartbeat | idle sessions | worker CPU / session-hour | edge CPU / session-hour | load |")
+        print("|---|---|---|---|---|")
+        for interval in (1.0, 0.25):
+            print(await run_in_cluster(heartbeat_cost, args, interval), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -60,6 +60,7 @@ goes straight to another, without waiting for the Service to notice), else the S
 {{- define "voice.natsServices" -}}
 {{- $services := list "edge" "nova" "auth" -}}
 {{- if .Values.transcripts.enabled }}{{ $services = append $services "transcripts" }}{{ end -}}
+{{- if .Values.recordings.enabled }}{{ $services = append $services "recordings" }}{{ end -}}
 {{- toJson $services -}}
 {{- end -}}
 

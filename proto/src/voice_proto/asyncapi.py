@@ -145,6 +145,8 @@ def _channel_entry(channel: Channel[Any]) -> dict[str, Any]:
             "unique Nats-Msg-Id header, resent with the same id until the stream acknowledges it "
             "(the stream drops a repeat; a core subscriber may see one and drops it by that id)"
         )
+    if channel.recorded:
+        entry["x-jetstream-recordings"] = "captured by VOICE_AUDIO when recordings are on"
     return entry
 
 

@@ -408,11 +408,12 @@ class Bus:
         sent; finish what was received, stop receiving, flush what was published, close.
 
         Without a connection (NATS stopped first, as it does when a whole dev run is stopped) there
-        is nothing to drain: close at once instead of waiting for a reconnection that may never come.
+        is nothing to drain: close at once instead of waiting for a reconnection that may never come
+        (records still unacknowledged are logged as lost).
         """
         if not self._started or self.nc.is_closed:
             return
-        await self.records.close(RECORDS_DRAIN_TIMEOUT)
+        await self.records.close(RECORDS_DRAIN_TIMEOUT if self.nc.is_connected else 0.0)
         if self.nc.is_connected:
             try:
                 await self.nc.drain()

@@ -35,6 +35,8 @@ export type ErrorCode =
   | "bad_base64"
   | "odd_pcm_length"
   | "text_too_long"
+  | "empty_text"
+  | "text_rate_limited"
   | "unexpected_binary"
   | "frame_too_large"
   | "rate_limited"
@@ -179,6 +181,10 @@ export interface SessionEvent {
    * Unix seconds when the bearer token expires; absent for API keys
    */
   expiresAt?: number;
+  /**
+   * The conversation is recorded: the client shows it (audio and transcript)
+   */
+  recorded?: boolean;
 }
 /**
  * The user interrupted: flush playback now. No audio of that turn follows.

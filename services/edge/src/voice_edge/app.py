@@ -27,7 +27,16 @@ def create_app(settings: EdgeSettings, edge: Edge | None = None) -> FastAPI:
     app = FastAPI(title="voice edge", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.edge = edge
     app.include_router(
-        api_router(edge.connected_bus, timeout=settings.auth_timeout, avatar_model=settings.avatar_url())
+        api_router(
+            edge.connected_bus,
+            timeout=settings.auth_timeout,
+            avatar_model=settings.avatar_url(),
+            recording=(
+                {"optOut": settings.recording_opt_out, "url": settings.recordings_url}
+                if settings.recording
+                else None
+            ),
+        )
     )
 
     @app.websocket("/ws")

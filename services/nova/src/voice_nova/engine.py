@@ -59,6 +59,8 @@ class SessionSetup:
     greet: bool = True
     #: The session's turn ledger (ids continue from ``SessionStart.next_turn_id``).
     turns: Turns = field(default_factory=Turns)
+    #: False when the user opted out of recording (said on the session's lifecycle).
+    recorded: bool = True
 
 
 class Engine(ABC):
