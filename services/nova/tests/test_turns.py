@@ -104,33 +104,35 @@ def test_a_shutdown_ends_the_answer_in_progress_with_what_was_played() -> None:
     ]
 
 
-async def test_a_barge_in_final_holds_what_the_client_reports_it_played() -> None:
+def cut_in_two_sentences(report_wait: float, second_starts: float) -> tuple[Turns, list[object], int]:
+    """An answer of two sentences (the second 800 ms into the audio), cut by a barge-in."""
     emitted: list[object] = []
-    turns = Turns(emit=emitted.append, report_wait=30.0)
+    turns = Turns(emit=emitted.append, report_wait=report_wait)
     turn = turns.open(ASSISTANT)
     turns.said(turn, "One.", starts=0.0, offset_ms=0.0)
-    turns.said(turn, "Two.", starts=0.0, offset_ms=800.0)  # started playing, by the clock
+    turns.said(turn, "Two.", starts=second_starts, offset_ms=800.0)
     turns.cut(turn)
-    assert emitted[-1] == m.Interrupted(turn_id=turn)  # the FINAL waits for the report
-    turns.heard(turn, 650.0)  # the client flushed before "Two." was heard
-    assert emitted[-2:] == [
-        m.Transcript(turn_id=turn, role=ASSISTANT, text="One.", stage=m.Stage.FINAL, interrupted=True),
+    return turns, emitted, turn
+
+
+def cut_short(turn: int, text: str) -> list[object]:
+    return [
+        m.Transcript(turn_id=turn, role=ASSISTANT, text=text, stage=m.Stage.FINAL, interrupted=True),
         m.TurnEnded(turn_id=turn, role=ASSISTANT, reason=m.TurnEndReason.INTERRUPTED),
     ]
+
+
+async def test_a_barge_in_final_holds_what_the_client_reports_it_played() -> None:
+    turns, emitted, turn = cut_in_two_sentences(report_wait=30.0, second_starts=0.0)  # both started
+    assert emitted[-1] == m.Interrupted(turn_id=turn)  # the FINAL waits for the report
+    turns.heard(turn, 650.0)  # the client flushed before "Two." was heard
+    assert emitted[-2:] == cut_short(turn, "One.")
 
 
 async def test_without_a_report_the_barge_in_final_holds_the_playback_estimate() -> None:
-    emitted: list[object] = []
-    turns = Turns(emit=emitted.append, report_wait=0.05)
-    turn = turns.open(ASSISTANT)
-    turns.said(turn, "One.", starts=0.0, offset_ms=0.0)
-    turns.said(turn, "Two.", starts=float("inf"), offset_ms=800.0)  # not started by the clock
-    turns.cut(turn)
+    turns, emitted, turn = cut_in_two_sentences(report_wait=0.05, second_starts=float("inf"))
     await asyncio.sleep(0.2)
-    assert emitted[-2:] == [
-        m.Transcript(turn_id=turn, role=ASSISTANT, text="One.", stage=m.Stage.FINAL, interrupted=True),
-        m.TurnEnded(turn_id=turn, role=ASSISTANT, reason=m.TurnEndReason.INTERRUPTED),
-    ]
+    assert emitted[-2:] == cut_short(turn, "One.")
     turns.heard(turn, 5000.0)  # too late: said once only
     assert len([e for e in emitted if isinstance(e, m.Transcript)]) == 1
 
