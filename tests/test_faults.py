@@ -18,7 +18,7 @@ import pytest
 from voice_proto import channels
 from voice_proto import messages as m
 from voice_proto.session_state import SESSIONS_BUCKET, SessionStore
-from voice_testkit.callers import EDGE_ENV, Caller, stop_all
+from voice_testkit.callers import Caller, stop_all
 from voice_testkit.calls import Figures, start_call_services, through_fault
 from voice_testkit.client import BINARY_PROTOCOL, VoiceClient
 from voice_testkit.nats import NatsCluster, NatsServer
@@ -35,7 +35,6 @@ ENV = {
     "NOVA_HEARTBEAT_INTERVAL": "0.25",
     "EDGE_HEARTBEAT_TIMEOUT": "0.75",
     "VOICE_RECORDS_REPLICAS": "3",
-    **EDGE_ENV,
 }
 
 
