@@ -169,6 +169,11 @@ class EndReason(StrEnum):
     ENGINE_ERROR = "engine_error"
     #: The client's credential expired and was not renewed.
     AUTH_EXPIRED = "auth_expired"
+    #: The client left before it had its session event (during the WebSocket handshake): nobody
+    #: holds its resume token, so the session ends at once.
+    ABANDONED = "abandoned"
+    #: Suspended (its client gone), it gave its place to a live caller on a full worker.
+    EVICTED = "evicted"
 
 
 class ControlKind(StrEnum):
@@ -216,6 +221,8 @@ class ResumeRefusal(StrEnum):
     #: The session has ended.
     EXPIRED = "expired"
     WRONG_PRINCIPAL = "wrong_principal"
+    #: While suspended, the session gave its place on a full worker to a live caller.
+    EVICTED = "evicted"
 
 
 class ControlReply(Message, kw_only=True):

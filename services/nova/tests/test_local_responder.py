@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from voice_nova.engines.local.knowledge import GREETING, TOPICS_BY_NAME
-from voice_nova.engines.local.responder import DATE_AND_TIME_TOOL, Reply, Responder, normalize
-from voice_nova.engines.local.sentences import split_sentences
+from voice_nova.engines.local.responder import DATE_AND_TIME_TOOL, QUOTE_CHARS, Reply, Responder, normalize
+from voice_nova.engines.local.sentences import MAX_UNIT_CHARS, split_sentences
 from voice_nova.tools import ToolResult, default_tools
 from voice_proto import messages as m
 
@@ -180,3 +180,24 @@ def test_normalize_and_sentences() -> None:
     assert split_sentences("It's 3:15 PM in UTC.") == ["It's 3:15 PM in UTC."]
     assert split_sentences("") == []
     assert Reply().text == ""
+
+
+def test_an_answer_costs_the_same_whatever_the_length_of_what_was_heard() -> None:
+    """The reported case: 2,000 characters with no sentence end were said back whole, as one
+    sentence to synthesize. What is repeated is capped, so the answer is bounded."""
+    bound = len(answer(Responder(), "zq")) + QUOTE_CHARS + 1
+    for heard in ("zq " * 700, "z" * 2000, "blorp, " * 300):
+        text = answer(Responder(), heard)
+        assert len(text) <= bound, text
+        assert "\u2026" in text  # the cut is said as such
+
+
+def test_every_unit_of_synthesis_is_bounded_and_keeps_every_word() -> None:
+    clauses = "the first part, then a second one; " * 40
+    words = "word " * 500
+    for text in (clauses, words, "x" * 1001, "Short. " + words + " End."):
+        units = split_sentences(text)
+        assert all(0 < len(unit) <= MAX_UNIT_CHARS for unit in units)
+        assert "".join("".join(units).split()) == "".join(text.split())
+    # Clause ends are where a long sentence is cut first.
+    assert split_sentences(clauses)[0].endswith((",", ";"))

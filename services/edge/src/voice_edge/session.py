@@ -103,6 +103,7 @@ class EdgeSession:
         )
         per_minute = settings.max_errors_per_minute
         self._error_budget = TokenBucket(per_minute / 60, per_minute, clock.monotonic)
+        self._text_budget = TokenBucket(settings.text_per_minute / 60, settings.text_burst, clock.monotonic)
 
     # --- the connection's life -------------------------------------------------------------------
 
@@ -120,42 +121,53 @@ class EdgeSession:
         ) as span:
             self._headers = headers_for()
             self._log = self._log.bind(trace_id=trace_id_hex())
-            if resume_session is not None:
-                capabilities = await self._resume(resume_session)
-            else:
-                capabilities = await self._start()
-            span.set_attribute("session.id", self.id)
-            if capabilities is None:
-                return
-            self._log = self.credentials.log = self._log.bind(session_id=self.id)
-            self.worker = WorkerLink(
-                self.bus,
-                self.id,
-                settings=self.settings,
-                handover_request=functools.partial(self._session_start, handover=True),
-                tell=self._send_event,
-                close=self.request_close,
-                capabilities=capabilities,
-                moved=lambda: self.state.changed(),
-                clock=self._clock,
-                headers=self._headers,
-                log=self._log,
-            )
-            await self.ws.accept(subprotocol=self.offer.selected)
-            await self._send_text(
-                p.session_event(
+            # Every way out of here releases what was taken: the output subscription always, and a
+            # session placed or resumed is told how this connection ended, even when it ends by an
+            # exception or a cancellation (a client gone during the handshake makes accept raise).
+            # Until the reader decides otherwise, leaving means: a new session nobody can resume
+            # (its client never had the resume token) ends; a resumed one waits again.
+            left = Outcome.ABANDONED if resume_session is None else Outcome.CLIENT_GONE
+            request = CloseRequest(p.Close.NORMAL, "", left)
+            placed = False
+            try:
+                if resume_session is not None:
+                    capabilities = await self._resume(resume_session)
+                else:
+                    capabilities = await self._start()
+                span.set_attribute("session.id", self.id)
+                if capabilities is None:
+                    return
+                placed = True
+                self._log = self.credentials.log = self._log.bind(session_id=self.id)
+                self.worker = WorkerLink(
+                    self.bus,
                     self.id,
-                    self.resume_token,
-                    capabilities,
-                    self.credentials.bearer_expiry(),
-                    recorded=self.recorded,
+                    settings=self.settings,
+                    handover_request=functools.partial(self._session_start, handover=True),
+                    tell=self._send_event,
+                    close=self.request_close,
+                    capabilities=capabilities,
+                    moved=lambda: self.state.changed(),
+                    clock=self._clock,
+                    headers=self._headers,
+                    log=self._log,
                 )
-            )
-            self._ready.set()
-            self.state.changed()
-            request = await self._serve()
-            span.set_attribute("session.outcome", request.outcome.value)
-            await self._finish(request)
+                await self.ws.accept(subprotocol=self.offer.selected)
+                expiry = self.credentials.bearer_expiry()
+                await self._send_text(
+                    p.session_event(self.id, self.resume_token, capabilities, expiry, recorded=self.recorded)
+                )
+                self._ready.set()
+                self.state.changed()
+                # From here the client holds the resume token: leaving by an exception suspends.
+                request = CloseRequest(p.Close.NORMAL, "", Outcome.CLIENT_GONE)
+                request = await self._serve()
+            finally:
+                if placed:
+                    span.set_attribute("session.outcome", request.outcome.value)
+                    await self._finish(request)
+                else:
+                    await self._unsubscribe()
 
     def _session_start(self, *, handover: bool = False) -> m.SessionStart:
         """What a worker is asked to take the session with: new, or moved with its finished turns."""
@@ -267,8 +279,9 @@ class EdgeSession:
         return m.ControlReply(ok=True, capabilities=claim.capabilities, next_turn_id=start.next_turn_id)
 
     async def _refuse(self, code: int, reason: str) -> None:
-        await self.ws.accept(subprotocol=self.offer.selected)
-        await self.ws.close(code, reason)
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):  # gone already
+            await self.ws.accept(subprotocol=self.offer.selected)
+            await self.ws.close(code, reason)
 
     async def _serve(self) -> CloseRequest:
         reader = asyncio.create_task(self._read_client(), name=f"read-{self.id}")
@@ -292,6 +305,7 @@ class EdgeSession:
             self._closing.set_result(request)
 
     async def _finish(self, request: CloseRequest) -> None:
+        """Tell the worker how the connection ended, let go of the session's output, close."""
         if (control := request.outcome.control) is not None:
             await self.worker.control(*control)
             if control[0] is m.ControlKind.HANGUP:
@@ -339,6 +353,11 @@ class EdgeSession:
             case p.ClientAudio():
                 return await self._on_audio(message)
             case p.ClientText(text):
+                if not self._text_budget.take(1):
+                    raise p.ProtocolError(
+                        p.ErrorCode.TEXT_RATE_LIMITED,
+                        f"typed text is limited to {self.settings.text_per_minute} a minute",
+                    )
                 await self.worker.send_text(text)
             case p.ClientEnd():
                 return CloseRequest(p.Close.NORMAL, "session ended", Outcome.HANGUP)

@@ -41,6 +41,11 @@ class EdgeSettings(ServiceSettings, RecordsStreamSettings):
     max_text_chars: int = Field(default=2000, ge=1)
     #: Audio may run ahead of real time by this many seconds (network catch-up) before 4429.
     audio_burst_seconds: float = Field(default=2.0, gt=0)
+    #: Typed texts a connection may send per minute (each starts a turn the worker answers with
+    #: speech); beyond it, and a burst of ``text_burst``, a text is dropped with an error
+    #: ``text_rate_limited``, which counts as a bad message.
+    text_per_minute: int = Field(default=30, ge=1)
+    text_burst: int = Field(default=5, ge=1)
     #: Bad messages tolerated per minute before the connection is closed with 1008.
     max_errors_per_minute: int = Field(default=30, ge=1)
     #: Finished turns kept to replay to a new worker on handover.

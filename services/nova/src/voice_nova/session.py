@@ -73,6 +73,7 @@ class WorkerSession:
         handover: bool = False,
         parent: Context | None = None,
         on_finished: Callable[[WorkerSession], None] = lambda _session: None,
+        on_state_change: Callable[[WorkerSession], None] = lambda _session: None,
     ) -> None:
         self.id = setup.session_id
         self.setup = setup
@@ -87,6 +88,10 @@ class WorkerSession:
         self._resume_window = resume_window
         self._handover = handover
         self._on_finished = on_finished
+        #: Told when the session is suspended or resumed (what it costs its worker changes).
+        self._on_state_change = on_state_change
+        #: ``time.monotonic()`` when the session was last suspended (the oldest is evicted first).
+        self.suspended_at = 0.0
         self._log = log.bind(session_id=self.id, principal=setup.principal)
         self._span = tracer.start_span(
             "nova.session",
@@ -195,6 +200,8 @@ class WorkerSession:
         if self.state is not State.ACTIVE:
             return
         self.state = State.SUSPENDED
+        self.suspended_at = time.monotonic()
+        self._on_state_change(self)
         self._expiry_task = asyncio.create_task(self._expire_after_window())
         await self._lifecycle(m.LifecycleKind.SUSPENDED, reason=reason)
         self._log.info("client gone; waiting for it to resume", reason=reason, window=self._resume_window)
@@ -214,6 +221,7 @@ class WorkerSession:
             self._expiry_task.cancel()
             self._expiry_task = None
         self.state = State.ACTIVE
+        self._on_state_change(self)
         self._audio_received = self._text_received = 0  # the new connection counts from 1
         # Any other edge connection still attached to this session lets go.
         await self._publish_event(m.Resumed(conn_id=control.conn_id))
@@ -301,6 +309,10 @@ class WorkerSession:
         """Stop from inside a handler or the pump: as a task of its own, because stopping stops them."""
         if self._finishing is None:
             self._finishing = asyncio.create_task(self._close(reason, how), name=f"end-{self.id}")
+
+    async def evict(self) -> None:
+        """End a suspended session for good so that a live caller gets its place (``evicted``)."""
+        await self._close(m.EndReason.EVICTED, Ending.ENDED)
 
     async def hand_back(self, reason: str) -> None:
         """Stop without ending the session, and ask the edge to place it on another worker."""

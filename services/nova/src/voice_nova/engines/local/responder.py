@@ -43,6 +43,22 @@ def normalize(text: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9']+", " ", text.lower().replace("\u2019", "'")).split())
 
 
+#: Most of what was heard that an answer repeats back: the cost of an answer must not grow with
+#: the input (a 2,000-character text once became a 2,000-character sentence to synthesize).
+QUOTE_WORDS = 12
+QUOTE_CHARS = 80
+
+
+def quote(heard: str) -> str:
+    """What was heard, to repeat back: at most ``QUOTE_WORDS`` words and ``QUOTE_CHARS`` characters,
+    with an ellipsis when cut, and no closing punctuation (the answer adds its own)."""
+    words = heard.split()
+    text = " ".join(words[:QUOTE_WORDS])
+    cut = len(words) > QUOTE_WORDS or len(text) > QUOTE_CHARS
+    text = text[:QUOTE_CHARS].rstrip(" .!?")
+    return f"{text}\u2026" if cut else text
+
+
 def _matches(question: str, *patterns: str) -> bool:
     return any(re.search(rf"\b(?:{pattern})\b", question) for pattern in patterns)
 
@@ -152,8 +168,7 @@ class Responder:
             return Reply(self._said(f"Hello! Ask me about {SUBJECTS}."))
         return Reply(
             self._said(
-                f"Sorry, I didn't understand that. I heard: {heard.strip().rstrip('.!?')}. "
-                f"I can help with {SUBJECTS}."
+                f"Sorry, I didn't understand that. I heard: {quote(heard)}. I can help with {SUBJECTS}."
             )
         )
 
