@@ -49,6 +49,7 @@ def env(heartbeat: float, timeout: float) -> dict[str, str]:
         "EDGE_HEARTBEAT_TIMEOUT": str(timeout),
         "VOICE_RECORDS_REPLICAS": "3",
         "LOG_LEVEL": "warning",
+        "EDGE_TEXT_PER_MINUTE": "600",  # --type-every below 2 s stays within it
     }
 
 

@@ -27,6 +27,9 @@ ENV = {
     "NOVA_HEARTBEAT_INTERVAL": "0.25",
     "EDGE_HEARTBEAT_TIMEOUT": "0.75",
     "VOICE_RECORDS_REPLICAS": "3",
+    # The callers type faster than people do, to have turns in flight at every fault.
+    "EDGE_TEXT_PER_MINUTE": "600",
+    "EDGE_TEXT_BURST": "20",
 }
 
 
