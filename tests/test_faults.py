@@ -12,7 +12,7 @@ import pytest
 from voice_proto import channels
 from voice_proto import messages as m
 from voice_proto.session_state import SESSIONS_BUCKET, SessionStore
-from voice_testkit.callers import Caller, stop_all
+from voice_testkit.callers import EDGE_ENV, Caller, stop_all
 from voice_testkit.client import BINARY_PROTOCOL, VoiceClient
 from voice_testkit.recorder import Recorder
 from voice_testkit.stack import API_KEYS, Stack
@@ -27,9 +27,7 @@ ENV = {
     "NOVA_HEARTBEAT_INTERVAL": "0.25",
     "EDGE_HEARTBEAT_TIMEOUT": "0.75",
     "VOICE_RECORDS_REPLICAS": "3",
-    # The callers type faster than people do, to have turns in flight at every fault.
-    "EDGE_TEXT_PER_MINUTE": "600",
-    "EDGE_TEXT_BURST": "20",
+    **EDGE_ENV,
 }
 
 
