@@ -11,15 +11,17 @@ both. Like the records stream, the bucket's limits apply when it is created.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 import msgspec
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import APIError, NotFoundError
 from nats.js.kv import KeyValue
 
 from . import messages as m
+from .streams import AUTO_REPLICAS_MAX
 
 SESSIONS_BUCKET = "VOICE_SESSIONS"
 #: The JetStream stream behind the bucket.
@@ -42,25 +44,35 @@ class SessionStore:
         self._kv = kv
 
     @classmethod
-    async def ensure(cls, js: JetStreamContext, *, replicas: int = 1, ttl: float = 86_400.0) -> SessionStore:
-        """The bucket, created when it does not exist yet (safe to call from every replica at once)."""
+    async def ensure(
+        cls, js: JetStreamContext, *, replicas: int | None = None, ttl: float = 86_400.0
+    ) -> SessionStore:
+        """The bucket, created when it does not exist yet (safe to call from every replica at once)
+        with ``replicas`` copies (None: as many as the cluster holds, up to three, as the records
+        stream; voice_proto.streams)."""
         try:
             return cls(await js.key_value(SESSIONS_BUCKET))
         except NotFoundError:  # BucketNotFoundError is one
             pass
-        config = KeyValueConfig(
-            bucket=SESSIONS_BUCKET,
-            description="What each live voice session needs to move to another edge or worker",
-            history=1,
-            ttl=ttl,
-            replicas=replicas,
-            storage=StorageType.FILE,
-            direct=True,
-        )
-        try:
-            return cls(await js.create_key_value(config))
-        except BadRequestError:  # another service created it a moment ago
-            return cls(await js.key_value(SESSIONS_BUCKET))
+        counts = [replicas] if replicas is not None else list(range(AUTO_REPLICAS_MAX, 0, -1))
+        refusals: list[APIError] = []
+        for count in counts:
+            config = KeyValueConfig(
+                bucket=SESSIONS_BUCKET,
+                description="What each live voice session needs to move to another edge or worker",
+                history=1,
+                ttl=ttl,
+                replicas=count,
+                storage=StorageType.FILE,
+                direct=True,
+            )
+            try:
+                return cls(await js.create_key_value(config))
+            except APIError as exc:  # more copies than the cluster holds, or made meanwhile
+                refusals.append(exc)
+                with contextlib.suppress(NotFoundError):  # another service created it a moment ago
+                    return cls(await js.key_value(SESSIONS_BUCKET))
+        raise refusals[-1]
 
     @classmethod
     async def bind(cls, js: JetStreamContext) -> SessionStore | None:

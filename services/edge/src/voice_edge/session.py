@@ -316,7 +316,12 @@ class EdgeSession:
         if self.ws.client_state is WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 await self.ws.close(request.code, request.reason)
-        self._log.info("connection closed", outcome=request.outcome.value, code=request.code)
+        self._log.info(
+            "connection closed",
+            outcome=request.outcome.value,
+            code=request.code,
+            audio_dropped=self.worker.audio_dropped,
+        )
 
     # --- client -> bus ---------------------------------------------------------------------------
 

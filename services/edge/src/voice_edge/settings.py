@@ -24,6 +24,9 @@ class EdgeSettings(ServiceSettings, RecordsStreamSettings):
     auth_cache_seconds: float = Field(default=300.0, ge=0)
     #: Seconds before a bearer token expires that the client is told to send a fresh one.
     auth_renew_notice: float = Field(default=60.0, ge=0)
+    #: Seconds this edge may be without NATS before it closes its sessions with 1012 (resume):
+    #: below the worker's resume window, so that the client can resume on another edge.
+    bus_outage_limit: float = Field(default=15.0, gt=0)
     #: Seconds without a worker heartbeat before the worker is probed, and the session moves to
     #: another worker unless it answers (workers beat every NOVA_HEARTBEAT_INTERVAL, 0.25 s).
     heartbeat_timeout: float = Field(default=0.75, gt=0)

@@ -265,7 +265,10 @@ class WorkerSession:
                     return  # the user barged in: nothing more of this turn reaches the client
                 self._audio_seq += 1
                 event.seq = self._audio_seq
-                await self._bus.publish(channels.OUT_AUDIO, event, session_id=self.id, headers=self._headers)
+                # Dropped, not queued, while the bus is away: it would play late or not at all.
+                await self._bus.publish_lossy(
+                    channels.OUT_AUDIO, event, session_id=self.id, headers=self._headers
+                )
             case m.Transcript():
                 self._transcript_seq += 1
                 event.seq = self._transcript_seq
