@@ -111,6 +111,8 @@ class WorkerSession:
         self._audio_seq = 0
         self._event_seq = 0
         self._transcript_seq = 0
+        #: Set when it stopped: it ended (not handed back, not taken over by another worker).
+        self.ended_for_good = False
         #: When the edge last sent anything (audio, text, control); see ``edge_silent_for``.
         self._last_input = time.monotonic()
         #: Highest input sequences received from the current connection (the heartbeat says them).
@@ -338,6 +340,7 @@ class WorkerSession:
             case Ending.SUPERSEDED:
                 self._span.set_attribute("session.end_reason", reason)
                 self._log.info("session taken over by another worker")
+        self.ended_for_good = how is Ending.ENDED
         self._span.end()
         self._on_finished(self)
 
