@@ -34,10 +34,11 @@ from hypothesis import strategies as st
 from voice_edge import protocol as p
 from voice_edge.codec import BinaryCodec, Codec, JsonCodec
 from voice_proto import channels
-from voice_testkit.client import BINARY_PROTOCOL, JSON_PROTOCOL, VoiceClient
+from voice_testkit.client import BINARY_PROTOCOL, JSON_PROTOCOL, Closed, VoiceClient
 from voice_testkit.fuzz import binary_frames, bus_payloads, text_frames
 from voice_testkit.nats import NatsServer
 from voice_testkit.stack import API_KEYS, Stack
+from websockets.exceptions import ConnectionClosed
 
 FRAME = 640  # 20 ms of 16 kHz PCM16
 #: A frame every codec answers ``invalid_json``: sent after each fuzz frame, so that whatever
@@ -192,6 +193,40 @@ async def fuzz_connection(url: str, protocol: str, frames: list[str | bytes]) ->
     return tally
 
 
+async def flood(url: str, protocol: str, frames: list[str | bytes]) -> Counter[str]:
+    """Send every frame as fast as the connection takes them, reconnecting whenever the edge closes
+    it (it does after EDGE_MAX_ERRORS_PER_MINUTE bad messages): a client doing its worst against
+    the limits as deployed. Counts the closes by code."""
+    closes: Counter[str] = Counter()
+    codec: Codec = BinaryCodec(2000) if protocol == BINARY_PROTOCOL else JsonCodec(2000)
+    # Not the frames that end the session or ask the auth service about noise (as above).
+    pending = [f for f in frames if not isinstance(expected(codec, f), p.ClientEnd | p.ClientAuth)]
+    while pending:
+        try:
+            client = await VoiceClient.open(url, key=API_KEYS["alice"], protocol=protocol)
+        except Closed as refused:
+            closes[f"refused {refused.code}"] += 1
+            await asyncio.sleep(0.05)
+            continue
+        drain = asyncio.create_task(_drain(client))
+        try:
+            while pending:
+                await client.send_raw(pending[0])
+                pending.pop(0)
+        except ConnectionClosed:
+            pass
+        closes[str(await drain)] += 1
+    return closes
+
+
+async def _drain(client: VoiceClient) -> int | None:
+    while True:
+        try:
+            await client.recv(timeout=30)
+        except Closed as closed:
+            return closed.code
+
+
 async def bus_fuzz(stack: Stack, session_id: str, payloads: list[bytes]) -> int:
     bus = await stack.nats.connect()
     subjects = [
@@ -276,6 +311,35 @@ async def live(
                 f"bystanders: {sum(b.errors for b in bystanders)} error events, "
                 f"{sum(b.lost for b in bystanders)} frames without their echo; services up: "
                 f"{all(proc.running for proc in stack.processes.values())}"
+            )
+            # The same frames against an edge with the limits as deployed: fuzzers flood, get closed
+            # (1008 after too many bad messages), reconnect and go on; bystanders on that edge.
+            stack.start_edge("edge-default", LOG_LEVEL="warning")
+            url = stack.ws_url("edge-default")
+            bystanders = [
+                Bystander(await VoiceClient.open(url, key=API_KEYS["bob"], protocol=BINARY_PROTOCOL))
+                for _ in range(args.bystanders)
+            ]
+            load = _load()
+            baseline, _ = await streamed(bystanders, asyncio.sleep(args.baseline))
+            print(f"limits as deployed, baseline: echo {summary(baseline)}  load {load} -> {_load()}")
+            load = _load()
+            started = time.perf_counter()
+            flooding = asyncio.gather(
+                *(flood(url, protocol, share) for protocol, share in zip(protocols, shares, strict=True))
+            )
+            during, floods = await streamed(bystanders, flooding)
+            closes: Counter[str] = Counter()
+            for tally in floods:
+                closes.update(tally)
+            print(
+                f"limits as deployed, flood: {len(frames)} frames in {time.perf_counter() - started:.1f} s, "
+                f"connections closed by code {dict(closes)}; bystanders echo {summary(during)}; p50 ratio "
+                f"{statistics.median(during) / statistics.median(baseline):.2f}  load {load} -> {_load()}"
+            )
+            print(
+                f"bystanders: {sum(b.errors for b in bystanders)} error events, "
+                f"{sum(b.lost for b in bystanders)} frames without their echo"
             )
             for name, proc in stack.processes.items():
                 lines = proc.log_text().splitlines()
