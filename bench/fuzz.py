@@ -44,6 +44,7 @@ FRAME = 640  # 20 ms of 16 kHz PCM16
 #: A frame every codec answers ``invalid_json``: sent after each fuzz frame, so that whatever
 #: the fuzz frame caused has arrived once the sentinel's error has.
 SENTINEL = "{"
+_SENTINEL_MESSAGE = "the message is not valid JSON"
 
 
 def _load() -> str:
@@ -194,37 +195,29 @@ async def fuzz_connection(url: str, protocol: str, frames: list[str | bytes]) ->
 
 
 async def flood(url: str, protocol: str, frames: list[str | bytes]) -> Counter[str]:
-    """Send every frame as fast as the connection takes them, reconnecting whenever the edge closes
-    it (it does after EDGE_MAX_ERRORS_PER_MINUTE bad messages): a client doing its worst against
-    the limits as deployed. Counts the closes by code."""
+    """Every frame (and the sentinel after it) against the limits as deployed: the edge closes the
+    connection after EDGE_MAX_ERRORS_PER_MINUTE bad messages, and the fuzzer reconnects at once and
+    goes on with the next frame, as a client doing its worst would. Counts the closes by code."""
     closes: Counter[str] = Counter()
     codec: Codec = BinaryCodec(2000) if protocol == BINARY_PROTOCOL else JsonCodec(2000)
     # Not the frames that end the session or ask the auth service about noise (as above).
     pending = [f for f in frames if not isinstance(expected(codec, f), p.ClientEnd | p.ClientAuth)]
-    while pending:
+    client: VoiceClient | None = None
+    for frame in pending:
         try:
-            client = await VoiceClient.open(url, key=API_KEYS["alice"], protocol=protocol)
-        except Closed as refused:
-            closes[f"refused {refused.code}"] += 1
-            await asyncio.sleep(0.05)
-            continue
-        drain = asyncio.create_task(_drain(client))
-        try:
-            while pending:
-                await client.send_raw(pending[0])
-                pending.pop(0)
-        except ConnectionClosed:
-            pass
-        closes[str(await drain)] += 1
+            if client is None:
+                client = await VoiceClient.open(url, key=API_KEYS["alice"], protocol=protocol)
+            await client.send_raw(frame)
+            await client.send_raw(SENTINEL)
+            while (await client.recv(timeout=30)).get("message") != _SENTINEL_MESSAGE:
+                pass
+        except (Closed, ConnectionClosed) as closed:
+            code = closed.code if isinstance(closed, Closed) else closed.rcvd.code if closed.rcvd else None
+            closes[str(code)] += 1
+            client = None
+    if client is not None:
+        await client.close()
     return closes
-
-
-async def _drain(client: VoiceClient) -> int | None:
-    while True:
-        try:
-            await client.recv(timeout=30)
-        except Closed as closed:
-            return closed.code
 
 
 async def bus_fuzz(stack: Stack, session_id: str, payloads: list[bytes]) -> int:
@@ -314,7 +307,13 @@ async def live(
             )
             # The same frames against an edge with the limits as deployed: fuzzers flood, get closed
             # (1008 after too many bad messages), reconnect and go on; bystanders on that edge.
-            stack.start_edge("edge-default", LOG_LEVEL="warning")
+            stack.start_edge(
+                "edge-default",
+                EDGE_MAX_ERRORS_PER_MINUTE="30",
+                EDGE_TEXT_PER_MINUTE="30",
+                EDGE_TEXT_BURST="5",
+                EDGE_AUDIO_BURST_SECONDS="2",
+            )
             url = stack.ws_url("edge-default")
             bystanders = [
                 Bystander(await VoiceClient.open(url, key=API_KEYS["bob"], protocol=BINARY_PROTOCOL))
