@@ -145,6 +145,26 @@ def test_context_survives_a_handover_through_the_history() -> None:
     assert answer(responder, "Tell me more") == TOPICS_BY_NAME["security"].answers[1]
 
 
+def test_a_handover_mid_answer_keeps_the_last_answer_and_the_topic() -> None:
+    """The worker died before it answered the last question: the history ends with the user's turn,
+    and "say that again" still has the answer before it (it said "I haven't said anything yet")."""
+    storage = TOPICS_BY_NAME["storage"]
+    history = [
+        m.HistoryTurn(role=m.Role.ASSISTANT, text=GREETING),
+        m.HistoryTurn(role=m.Role.USER, text="Tell me about storage"),
+        m.HistoryTurn(role=m.Role.ASSISTANT, text=storage.answers[0]),
+        m.HistoryTurn(role=m.Role.USER, text="tell me more"),
+        m.HistoryTurn(role=m.Role.ASSISTANT, text=storage.answers[1]),
+        m.HistoryTurn(role=m.Role.USER, text="hmm, okay"),
+    ]
+    responder = Responder()
+    responder.remember(history)
+    assert answer(responder, "Say that again") == f"I said: {storage.answers[1]}"
+    again = Responder()
+    again.remember(history)
+    assert answer(again, "tell me more") == storage.answers[2]
+
+
 def test_every_answer_opens_with_a_short_sentence() -> None:
     """The first sentence is synthesized before anything plays: it must be short."""
     for topic in TOPICS_BY_NAME.values():

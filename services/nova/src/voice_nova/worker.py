@@ -204,12 +204,20 @@ class Worker:
             self._capacity_changed.set()
 
     async def _heartbeats(self) -> None:
-        """Tell each session's edge we live; suspend sessions whose edge stopped telling us."""
+        """Tell each session's edge we live; suspend sessions whose edge stopped telling us (unless
+        our own connection was away meanwhile: then its keepalives could not reach us)."""
         while True:
             await asyncio.sleep(self._heartbeat_interval)
+            if not self.bus.connected:
+                continue  # a heartbeat queued now would arrive stale
+            edge_judged = not self.bus.away_within(self._client_timeout)
             for session in list(self.sessions.values()):
                 await session.heartbeat()
-                if session.state is State.ACTIVE and session.edge_silent_for() > self._client_timeout:
+                if (
+                    edge_judged
+                    and session.state is State.ACTIVE
+                    and session.edge_silent_for() > self._client_timeout
+                ):
                     await session.suspend(m.EndReason.EDGE_LOST)
 
     async def drain(self) -> None:

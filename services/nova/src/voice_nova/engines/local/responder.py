@@ -116,15 +116,19 @@ class Responder:
         return self._said(GREETING)
 
     def remember(self, history: list[m.HistoryTurn]) -> None:
-        """Pick the context back up from a conversation that moved here from another worker."""
-        for turn in reversed(history):
-            if turn.role is m.Role.ASSISTANT and not self._last_answer:
-                self._last_answer = turn.text
+        """Pick the context back up from a conversation that moved here from another worker: the
+        last answer (for "say that again"), the topic last asked about and how far into it the
+        answers went (for "tell me more"). The history is read in order, as if it happened here."""
+        for turn in history:
             if turn.role is m.Role.USER:
                 topic = self._best_topic(normalize(turn.text))
                 if topic is not None:
                     self._topic, self._depth = topic, 1
-                    return
+            elif turn.text.strip():
+                self._last_answer = turn.text
+                if self._topic is not None:
+                    given = [i + 1 for i, text in enumerate(self._topic.answers) if text in turn.text]
+                    self._depth = max([self._depth, *given])
 
     def respond(self, heard: str) -> Reply:
         question = normalize(heard)
