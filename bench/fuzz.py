@@ -241,6 +241,13 @@ async def bus_fuzz(stack: Stack, session_id: str, payloads: list[bytes]) -> int:
     return sent
 
 
+def merged(counters: list[Counter[str]]) -> Counter[str]:
+    total: Counter[str] = Counter()
+    for counter in counters:
+        total.update(counter)
+    return total
+
+
 def summary(rtts: list[float]) -> str:
     ms = sorted(x * 1000 for x in rtts)
     p95 = ms[int(0.95 * (len(ms) - 1))] if ms else float("nan")
@@ -289,9 +296,7 @@ async def live(
             )
             during, (*tallies, published) = await streamed(bystanders, fuzzing)
             seconds = time.perf_counter() - started
-            total: Counter[str] = Counter()
-            for tally in tallies:
-                total.update(tally)
+            total = merged(tallies)
             print(
                 f"live fuzz: {sum(total.values())} frames over {args.fuzzers} connections and {published} "
                 f"bus payloads in {seconds:.1f} s: {dict(total.most_common())}"
@@ -328,9 +333,7 @@ async def live(
                 *(flood(url, protocol, share) for protocol, share in zip(protocols, shares, strict=True))
             )
             during, floods = await streamed(bystanders, flooding)
-            closes: Counter[str] = Counter()
-            for tally in floods:
-                closes.update(tally)
+            closes = merged(floods)
             print(
                 f"limits as deployed, flood: {len(frames)} frames in {time.perf_counter() - started:.1f} s, "
                 f"connections closed by code {dict(closes)}; bystanders echo {summary(during)}; p50 ratio "
