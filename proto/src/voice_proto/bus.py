@@ -29,6 +29,8 @@ from .settings import RECONNECT_BUFFER, RECONNECT_WAIT, NatsCredentials, Service
 from .tracecontext import context_from, headers_for
 
 log = structlog.get_logger("voice_proto.bus")
+#: Seconds between two log lines about undecodable payloads of one channel.
+_DECODE_LOG_EVERY = 10.0
 _meter = metrics.get_meter("voice_proto.bus")
 _decode_errors = _meter.create_counter(
     "voice_bus_decode_errors", description="Payloads that did not decode, by channel"
@@ -141,6 +143,8 @@ class Bus:
         #: Undecodable payloads and failing handlers, by channel name (for tests and /ready pages).
         self.decode_errors: Counter[str] = Counter()
         self.handler_errors: Counter[str] = Counter()
+        #: Per channel, when an undecodable payload was last logged and the count then.
+        self._decode_logged: dict[str, tuple[float, int]] = {}
 
     @classmethod
     def for_service(cls, settings: ServiceSettings, service: str) -> Bus:
@@ -381,7 +385,7 @@ class Bus:
             except ProtoDecodeError as exc:
                 self.decode_errors[channel.name] += 1
                 _decode_errors.add(1, {"channel": channel.name, "service": self.service})
-                log.warning("dropped undecodable payload", subject=msg.subject, error=exc.reason)
+                self._log_decode_error(channel, msg.subject, exc)
                 return
             try:
                 await handler(payload, Delivery(msg))
@@ -391,6 +395,22 @@ class Bus:
                 log.exception("bus handler failed", subject=msg.subject)
 
         return route
+
+    def _log_decode_error(self, channel: Channel[Any], subject: str, exc: ProtoDecodeError) -> None:
+        """Log an undecodable payload, at most once per channel every ``_DECODE_LOG_EVERY`` seconds
+        (with how many were dropped meanwhile): a flood of garbage must not become a flood of log
+        lines, whose writing would slow every session of the process. The metric counts each."""
+        now = time.monotonic()
+        count = self.decode_errors[channel.name]
+        last_at, last_count = self._decode_logged.get(channel.name, (-_DECODE_LOG_EVERY, 0))
+        if now - last_at >= _DECODE_LOG_EVERY:
+            self._decode_logged[channel.name] = (now, count)
+            log.warning(
+                "dropped undecodable payload",
+                subject=subject,
+                error=exc.reason,
+                since_last=count - last_count,
+            )
 
     def _seen_before(self, headers: dict[str, str] | None) -> bool:
         msg_id = headers.get(MSG_ID_HEADER) if headers else None
