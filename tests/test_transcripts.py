@@ -60,13 +60,8 @@ def final_of(recorder: Recorder, sid: str) -> list[m.Transcript]:
     return [t for t in recorder.of_type(m.Transcript, sid) if t.stage is m.Stage.FINAL]
 
 
-#: The scripted conversation types six commands within two seconds: more than a person's burst
-#: of typed text (EDGE_TEXT_BURST, 5), which test_bad_input checks.
-SCRIPTED_STACK = {"NOVA_ENGINE": SCRIPTED, "EDGE_TEXT_BURST": "10"}
-
-
 async def test_a_conversation_is_stored_in_order_and_only_its_owner_reads_it(fresh_stack: Stack) -> None:
-    fresh_stack.start_spine(**SCRIPTED_STACK)
+    fresh_stack.start_spine(NOVA_ENGINE=SCRIPTED)
     fresh_stack.start_transcripts()
     bus = await fresh_stack.nats.connect()
     recorder = await Recorder().listen(bus, channels.TRANSCRIPT)
@@ -125,7 +120,7 @@ async def test_a_conversation_is_stored_in_order_and_only_its_owner_reads_it(fre
 async def test_a_stopped_service_catches_up_with_nothing_lost_or_doubled(
     fresh_stack: Stack, postgres_url: str
 ) -> None:
-    fresh_stack.start_spine(**SCRIPTED_STACK)
+    fresh_stack.start_spine(NOVA_ENGINE=SCRIPTED)
     fresh_stack.start_transcripts(TRANSCRIPTS_DATABASE_URL=postgres_url, TRANSCRIPTS_ACK_WAIT="2")
     bus = await fresh_stack.nats.connect()
     recorder = await Recorder().listen(bus, channels.TRANSCRIPT)
