@@ -6,11 +6,13 @@ encoding and storing each recording after its call).
     .venv/bin/python bench/recordings.py --callers 50 --seconds 30
 
 One NATS server, auth, a loopback worker and an edge as processes (bench/transport.py's load: each
-caller streams 20 ms frames in real time and gets them back). "on" starts the recordings service,
-which creates the VOICE_AUDIO stream (both directions of every call go to disk in NATS); "off"
-stops it and deletes the stream, so NATS captures nothing. The runs alternate off, on, off so that
-drift of a shared machine shows; the load average is printed beside each figure. Ratios, not
-absolute numbers, are the result: the load generator shares the machine's cores.
+caller streams 20 ms frames in real time and gets them back). Modes: "off": no VOICE_AUDIO stream,
+NATS captures nothing; "stream": the stream exists (both directions of every call go to disk in
+NATS) but no recorder runs: the stream's own cost to the voice path; "on": the recordings service
+runs too (on these 2 shared cores its CPU competes with the edge and the worker; in a deployment
+it has a pod of its own). The runs go off, stream, on, off so that drift of a shared machine shows;
+the load average is printed beside each figure. Ratios, not absolute numbers, are the result: the
+load generator shares the machine's cores.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from voice_proto.streams import AUDIO_STREAM
+from voice_proto.streams import AUDIO_STREAM, ensure_audio_stream
 from voice_testkit.client import BINARY_PROTOCOL
 from voice_testkit.nats import NatsServer
 from voice_testkit.stack import API_KEYS, Stack
@@ -70,8 +72,8 @@ async def all_stored(stack: Stack, expected: int, timeout: float = 120.0) -> int
 
 
 async def recordings_off(stack: Stack, nats: NatsServer) -> None:
-    if "recordings" in stack.processes and stack.processes["recordings"].running:
-        stack.processes["recordings"].stop()
+    if "recordings" in stack.processes:  # out of the stack's processes: its CPU is not counted
+        stack.processes.pop("recordings").stop()
     bus = await nats.connect()
     with contextlib.suppress(nats_errors.Error):  # not there yet
         await bus.nc.jetstream().delete_stream(AUDIO_STREAM)
@@ -81,15 +83,29 @@ async def recordings_off(stack: Stack, nats: NatsServer) -> None:
 async def main(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-recordings-"))
     nats = NatsServer(work).start()
-    stack = Stack(nats.endpoint, work, LOG_LEVEL="warning", NOVA_MAX_SESSIONS="1000", RECORDINGS_SETTLE="0.5")
+    stack = Stack(
+        nats.endpoint,
+        work,
+        LOG_LEVEL="warning",
+        NOVA_MAX_SESSIONS="1000",
+        RECORDINGS_SETTLE="0.5",
+        # Sessions are recorded when the edge told the client so; closed calls end soon after.
+        EDGE_RECORDING="true",
+        NOVA_RESUME_WINDOW="2",
+    )
     rows: list[tuple[str, dict[str, float], str]] = []
     recorder: list[str] = []
     try:
         stack.start_spine()
         stored = 0
-        for mode in ("off", "on", "off"):
+        for mode in ("off", "stream", "on", "off"):
             if mode == "on":
                 stack.start_recordings()
+            elif mode == "stream":
+                await recordings_off(stack, nats)
+                bus = await nats.connect()
+                await ensure_audio_stream(bus.nc.jetstream(), max_age_seconds=3600, max_bytes=1 << 30)
+                await bus.drain()
             else:
                 await recordings_off(stack, nats)
             recorder_cpu = cpu_seconds(stack.processes["recordings"].pid) if mode == "on" else 0.0
@@ -119,13 +135,18 @@ async def main(args: argparse.Namespace) -> None:
             f"| {r['cpu_nova']:.3f} | {r['cpu_nats']:.3f} | {load} |"
         )
     off = [r for mode, r, _ in rows if mode == "off"]
-    on = next(r for mode, r, _ in rows if mode == "on")
     p99_off = sum(r["p99_ms"] for r in off) / len(off)
     nats_off = sum(r["cpu_nats"] for r in off) / len(off)
-    print(
-        f"\np99 on/off: {on['p99_ms'] / p99_off:.2f}; NATS CPU on/off: {on['cpu_nats'] / nats_off:.2f} "
-        "(CPU columns: CPU seconds per session-minute)"
-    )
+    path_off = sum(r["cpu_edge"] + r["cpu_nova"] + r["cpu_nats"] for r in off) / len(off)
+    print()
+    for name in ("stream", "on"):
+        r = next(r for mode, r, _ in rows if mode == name)
+        path = r["cpu_edge"] + r["cpu_nova"] + r["cpu_nats"]
+        print(
+            f"{name}/off: p99 {r['p99_ms'] / p99_off:.2f}, NATS CPU {r['cpu_nats'] / nats_off:.2f}, "
+            f"edge+worker+NATS CPU {path / path_off:.2f}"
+        )
+    print("(CPU columns: CPU seconds per session-minute; 'on' adds the recorder's CPU below)")
     print("\n".join(recorder))
 
 
