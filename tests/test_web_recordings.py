@@ -14,15 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 from playwright.sync_api import Browser, expect
 from voice_dev.natsserver import free_port
-from voice_testkit.browser import CHROMIUM, chromium
+from voice_testkit.browser import CHROMIUM, silent_chromium
 from voice_testkit.client import VoiceClient
 from voice_testkit.nats import NatsServer
 from voice_testkit.scripted_conversation import SCRIPTED_ENGINE
-from voice_testkit.speech import RATE, write_wav
 from voice_testkit.stack import API_KEYS, Stack
 
 pytestmark = pytest.mark.stack
@@ -37,8 +35,7 @@ WAIT_MS = 30_000
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     if not CHROMIUM.exists() or not (WEB_DIST / "index.html").exists():
         pytest.skip("needs Debian's chromium and web/dist (./check provides both)")
-    silent = write_wav(tmp_path_factory.mktemp("mic") / "silence.wav", np.zeros(RATE, np.int16))
-    with chromium(silent) as b:
+    with silent_chromium(tmp_path_factory.mktemp("mic")) as b:
         yield b
 
 
