@@ -170,7 +170,9 @@ class Recorder:
                 if channel is OUT_EVENT:
                     event = OUT_EVENT.decode(msg.data, msg.subject)
                     if isinstance(event, m.Heartbeat | m.Usage):
-                        return session_id  # nothing to record; held like the rest
+                        # Nothing to record: held only with a session already open (a heartbeat
+                        # alone must not open one, nor hold back the acknowledgements).
+                        return session_id if session_id in self._sessions else None
                     timeline = self._open(session_id)
                     if timeline is not None:
                         timeline.event(at, event)
