@@ -100,6 +100,8 @@ async def main(args: argparse.Namespace) -> None:
         stored = 0
         for mode in ("off", "stream", "on", "off"):
             if mode == "on":
+                # A fresh stream: the recorder would otherwise record the stream run's calls too.
+                await recordings_off(stack, nats)
                 stack.start_recordings()
             elif mode == "stream":
                 await recordings_off(stack, nats)
@@ -118,9 +120,10 @@ async def main(args: argparse.Namespace) -> None:
                 used = cpu_seconds(stack.processes["recordings"].pid) - recorder_cpu
                 session_minutes = args.callers * (args.seconds + args.warmup + 0.5) / 60
                 recorder.append(
-                    f"recorder: {used / session_minutes:.3f} CPU s per session-minute "
+                    f"recorder: {used / session_minutes:.3f} CPU s per session-minute in all "
                     f"({used:.1f} CPU s for {args.callers} calls of {args.seconds + args.warmup:.0f} s, "
-                    f"{stored} recordings stored; load average {load_average()})"
+                    f"{stored} recordings stored), of which capture while the calls ran "
+                    f"{result['cpu_recordings']:.3f}; load average {load_average()}"
                 )
     finally:
         stack.stop_all()

@@ -57,6 +57,7 @@ def recorder_config(settings: RecordingsSettings) -> RecorderConfig:
         ack_wait=settings.ack_wait,
         max_ack_pending=settings.max_ack_pending,
         records_lookback=settings.audio_max_age,
+        gather=settings.gather,
     )
 
 
