@@ -97,9 +97,10 @@ class Caller:
         return [text for who, text in self.finals if who == role]
 
     def typed_lost(self) -> list[str]:
-        """Typed turns whose final transcript never came back."""
-        heard = set(self.heard())
-        return [text for text in self.typed if text not in heard]
+        """Typed turns whose final transcript never came back (one that holds the typed words, as
+        ``wait_heard``: an engine may say them back with the ``user`` command, as loopback does)."""
+        heard = self.heard()
+        return [text for text in self.typed if not any(text in said for said in heard)]
 
     def frames_lost(self, upto: int | None = None) -> int:
         """Frames (up to frame ``upto``) never echoed."""
