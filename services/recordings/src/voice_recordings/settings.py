@@ -47,6 +47,11 @@ class RecordingsSettings(ServiceSettings, RecordsStreamSettings):
     #: A session with no message for this long is stored as it is (its end was never seen);
     #: longer than the edge's resume window, so a resumed session stays one recording.
     idle_timeout: float = Field(default=900.0, gt=0)
+    #: Niceness the recorder runs at (0-19): it is never in a hurry, so on a machine it shares with
+    #: the edge and the workers (./run, compose) it gives way to the voice path.
+    nice: int = Field(default=10, ge=0, le=19)
+    #: Seconds the recorder lets audio gather between reads (fewer, fuller batches: less CPU).
+    gather: float = Field(default=0.25, ge=0, le=5)
     #: Opus bit rate of the stereo recording (bits per second).
     bitrate: int = Field(default=32_000, ge=6_000, le=510_000)
     #: Recordings encoded at once at most (each takes a core while it runs).
