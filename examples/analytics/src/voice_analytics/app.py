@@ -1,5 +1,5 @@
 """The HTTP side: statistics for the admin role (checked through auth.validate, like every API of
-the platform), plus the probes and metrics every service has."""
+the platform), plus the probes every service has (its metrics are on a port of their own)."""
 
 from __future__ import annotations
 
