@@ -20,11 +20,23 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from opentelemetry import metrics
+from opentelemetry import metrics, trace
 from opentelemetry.context import Context
 
-from .channels import Channel, ProtoDecodeError, covering_wildcard, inbox_prefix
+from . import messages as m
+from .channels import (
+    IN_CONTROL,
+    IN_TEXT,
+    LIFECYCLE,
+    OUT_EVENT,
+    SESSIONS_START,
+    Channel,
+    ProtoDecodeError,
+    covering_wildcard,
+    inbox_prefix,
+)
 from .settings import NatsCredentials, ServiceSettings
+from .telemetry_names import MESSAGING_SYSTEM_NATS, Attr
 from .tracecontext import context_from, headers_for
 
 log = structlog.get_logger("voice_proto.bus")
@@ -35,6 +47,32 @@ _decode_errors = _meter.create_counter(
 _handler_errors = _meter.create_counter(
     "voice_bus_handler_errors", description="Handlers that raised, by channel"
 )
+
+
+tracer = trace.get_tracer("voice_proto.bus")
+
+#: Channels whose messages get a span when sent and when processed (OpenTelemetry messaging
+#: conventions): control and event subjects. Audio frames and transcript chunks never do (one span
+#: per frame would drown the traces), nor do keepalives and heartbeats.
+_SPANNED = frozenset(channel.name for channel in (SESSIONS_START, IN_TEXT, IN_CONTROL, OUT_EVENT, LIFECYCLE))
+
+
+def _spanned(channel: Channel[Any], message: Any) -> bool:
+    if channel.name not in _SPANNED:
+        return False
+    if isinstance(message, m.Control):
+        return message.kind is not m.ControlKind.KEEPALIVE
+    return not isinstance(message, m.Heartbeat)
+
+
+def _messaging(channel: Channel[Any], operation: str) -> dict[str, str]:
+    return {
+        Attr.MESSAGING_SYSTEM: MESSAGING_SYSTEM_NATS,
+        # The subject's template (voice.{session}.in.control), not the subject: low cardinality.
+        Attr.MESSAGING_DESTINATION: channel.address,
+        Attr.MESSAGING_OPERATION_TYPE: operation,
+        Attr.MESSAGING_OPERATION_NAME: operation,
+    }
 
 
 class BusError(Exception):
@@ -172,12 +210,23 @@ class Bus:
         session_id: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        """Publish with the current trace context, or with ``headers`` already computed for it."""
-        await self.nc.publish(
-            channel.subject(session_id),
-            channel.encode(message),
-            headers=headers if headers is not None else headers_for(),
-        )
+        """Publish with the current trace context, or with ``headers`` already computed for it.
+        Control and event messages get a ``send`` span (a child of that context), whose context
+        they then carry."""
+        subject = channel.subject(session_id)
+        if not _spanned(channel, message):
+            await self.nc.publish(
+                subject, channel.encode(message), headers=headers if headers is not None else headers_for()
+            )
+            return
+        parent = context_from(headers) if headers is not None else None
+        with tracer.start_as_current_span(
+            f"send {channel.address}",
+            context=parent,
+            kind=trace.SpanKind.PRODUCER,
+            attributes=_messaging(channel, "send"),
+        ):
+            await self.nc.publish(subject, channel.encode(message), headers=headers_for())
 
     async def request[T](
         self,
@@ -188,6 +237,18 @@ class Bus:
         timeout: float = 2.0,
     ) -> Any:
         """Ask and wait for the reply, decoded as the channel's reply type."""
+        reply, _delivery = await self.ask(channel, message, session_id=session_id, timeout=timeout)
+        return reply
+
+    async def ask[T](
+        self,
+        channel: Channel[T],
+        message: T,
+        *,
+        session_id: str | None = None,
+        timeout: float = 2.0,
+    ) -> tuple[Any, Delivery]:
+        """:meth:`request`, with what came with the reply (its headers: the answerer's trace)."""
         subject = channel.subject(session_id)
         try:
             msg = await self.nc.request(
@@ -197,11 +258,23 @@ class Bus:
             raise NoResponders(subject) from None
         except (nats.errors.TimeoutError, TimeoutError):
             raise RequestTimeout(subject) from None
-        return channel.decode_reply(msg.data)
+        return channel.decode_reply(msg.data), Delivery(msg)
 
-    async def respond(self, channel: Channel[Any], delivery: Delivery, reply: Any) -> None:
+    async def respond(
+        self,
+        channel: Channel[Any],
+        delivery: Delivery,
+        reply: Any,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Answer a request, with the current trace context or ``headers``."""
         if delivery.reply:
-            await self.nc.publish(delivery.reply, channel.encode_reply(reply), headers=headers_for())
+            await self.nc.publish(
+                delivery.reply,
+                channel.encode_reply(reply),
+                headers=headers if headers is not None else headers_for(),
+            )
 
     async def subscribe[T](
         self,
@@ -246,7 +319,16 @@ class Bus:
                 log.warning("dropped undecodable payload", subject=msg.subject, error=exc.reason)
                 return
             try:
-                await handler(payload, Delivery(msg))
+                if _spanned(channel, payload):
+                    with tracer.start_as_current_span(
+                        f"process {channel.address}",
+                        context=context_from(msg.headers),
+                        kind=trace.SpanKind.CONSUMER,
+                        attributes=_messaging(channel, "process"),
+                    ):
+                        await handler(payload, Delivery(msg))
+                else:
+                    await handler(payload, Delivery(msg))
             except Exception:
                 self.handler_errors[channel.name] += 1
                 _handler_errors.add(1, {"channel": channel.name, "service": self.service})

@@ -25,12 +25,14 @@ from voice_proto import Bus, BusError, Delivery, channels
 from voice_proto import messages as m
 from voice_proto.auth import AuthClient, Credential
 from voice_proto.ratelimit import TokenBucket
+from voice_proto.telemetry_names import Attr, Placement, Span
 from voice_proto.tracecontext import headers_for, trace_id_hex
 
 from . import protocol as p
 from .clock import SYSTEM_CLOCK, Clock
 from .codec import codec_for
 from .credentials import CredentialWatch
+from .metrics import placed
 from .outcome import CloseRequest, Outcome
 from .placement import place_session
 from .settings import EdgeSettings
@@ -101,9 +103,12 @@ class EdgeSession:
 
     async def _run(self, resume_session: str | None) -> None:
         with tracer.start_as_current_span(
-            "edge.session",
+            Span.EDGE_SESSION,
             kind=trace.SpanKind.SERVER,
-            attributes={"client.protocol": self.offer.protocol, "session.resume": resume_session is not None},
+            attributes={
+                Attr.CLIENT_PROTOCOL: self.offer.protocol,
+                Attr.SESSION_RESUME: resume_session is not None,
+            },
         ) as span:
             self._headers = headers_for()
             self._log = self._log.bind(trace_id=trace_id_hex())
@@ -111,7 +116,7 @@ class EdgeSession:
                 capabilities = await self._resume(resume_session)
             else:
                 capabilities = await self._start()
-            span.set_attribute("session.id", self.id)
+            span.set_attribute(Attr.SESSION_ID, self.id)
             if capabilities is None:
                 return
             self._log = self.credentials.log = self._log.bind(session_id=self.id)
@@ -133,7 +138,7 @@ class EdgeSession:
             )
             self._ready.set()
             request = await self._serve()
-            span.set_attribute("session.outcome", request.outcome.value)
+            span.set_attribute(Attr.SESSION_OUTCOME, request.outcome.value)
             await self._finish(request)
 
     def _session_start(self, *, handover: bool = False) -> m.SessionStart:
@@ -158,10 +163,13 @@ class EdgeSession:
         )
         if claim is None:
             self._log.warning("no worker took the session", session_id=self.id)
+            placed(Placement.NO_WORKER)
             await self._unsubscribe()
             await self._refuse(p.Close.TRY_AGAIN_LATER, "no worker available")
             return None
         self.resume_token = claim.resume_token
+        placed(Placement.PLACED)
+        trace.get_current_span().set_attribute(Attr.WORKER_ID, claim.worker_id)
         self._log.info("session placed", session_id=self.id, worker=claim.worker_id)
         return claim.capabilities
 
@@ -181,18 +189,25 @@ class EdgeSession:
             conn_id=self.conn_id,
         )
         try:
-            reply: m.ControlReply = await self.bus.request(
+            reply: m.ControlReply
+            reply, delivery = await self.bus.ask(
                 channels.IN_CONTROL, control, session_id=self.id, timeout=self.settings.auth_timeout
             )
             refusal = "" if reply.ok else reply.reason
+            # A new connection makes a new trace; it links to the session's (the worker's span).
+            session_span = trace.get_current_span(delivery.trace_context()).get_span_context()
+            if session_span.is_valid:
+                trace.get_current_span().add_link(session_span, {Attr.SESSION_ID: self.id})
         except BusError:
             refusal = m.ResumeRefusal.EXPIRED  # nobody owns the session any more
         if refusal:
             self._log.info("resume refused", session_id=self.id, reason=refusal)
+            placed(Placement.RESUME_REFUSED)
             await self._unsubscribe()
             await self._refuse(p.Close.RESUME_REFUSED, f"resume refused: {refusal}")
             return None
         self.resume_token = self.offer.resume_token
+        placed(Placement.RESUMED)
         self._log.info("session resumed", session_id=self.id)
         return reply.capabilities
 

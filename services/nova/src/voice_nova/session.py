@@ -154,7 +154,8 @@ class WorkerSession:
                 await self.suspend(m.EndReason.CLIENT_GONE)
             case m.ControlKind.RESUME:
                 reply = await self._resume(control)
-                await self._bus.respond(channels.IN_CONTROL, delivery, reply)
+                # With the session's trace: the resumed connection's span links to it.
+                await self._bus.respond(channels.IN_CONTROL, delivery, reply, headers=self._headers)
             case m.ControlKind.SUPERSEDED if control.worker_id != self.worker_id:
                 self._finish_soon("superseded", Ending.SUPERSEDED)
             case _:
