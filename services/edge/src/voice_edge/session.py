@@ -36,6 +36,7 @@ from .metrics import placed
 from .outcome import CloseRequest, Outcome
 from .placement import place_session
 from .settings import EdgeSettings
+from .turn_spans import TurnSpans
 from .worker_link import WorkerLink
 
 log = structlog.get_logger("voice_edge.session")
@@ -86,6 +87,7 @@ class EdgeSession:
         #: Done when the connection has been wound up (the edge waits for it on shutdown).
         self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._headers: dict[str, str] | None = None
+        self.turn_spans = TurnSpans()
         self._audio_seq = 0
         self._bucket = TokenBucket(
             _BYTES_PER_SECOND, _BYTES_PER_SECOND * settings.audio_burst_seconds, clock.monotonic
@@ -117,6 +119,7 @@ class EdgeSession:
             else:
                 capabilities = await self._start()
             span.set_attribute(Attr.SESSION_ID, self.id)
+            self.turn_spans.session_id = self.id
             if capabilities is None:
                 return
             self._log = self.credentials.log = self._log.bind(session_id=self.id)
@@ -279,6 +282,7 @@ class EdgeSession:
             case p.ClientAudio():
                 return await self._on_audio(message)
             case p.ClientText(text):
+                self.turn_spans.client_input(audio=False)
                 await self.bus.publish(
                     channels.IN_TEXT, m.TextIn(text=text), session_id=self.id, headers=self._headers
                 )
@@ -294,6 +298,7 @@ class EdgeSession:
                 await self._send_error(p.ErrorCode.RATE_LIMITED, "audio arrives faster than real time")
                 return CloseRequest(p.Close.RATE_LIMITED, "audio faster than real time", Outcome.ABUSE)
             self._audio_seq += 1
+            self.turn_spans.client_input(audio=True)
             await self.bus.publish(
                 channels.IN_AUDIO,
                 m.AudioIn(seq=self._audio_seq, pcm=audio.pcm),
@@ -344,12 +349,14 @@ class EdgeSession:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
 
-    async def _on_out_audio(self, audio: m.AudioOut, _delivery: Delivery) -> None:
+    async def _on_out_audio(self, audio: m.AudioOut, delivery: Delivery) -> None:
         if audio.turn_id in self.interrupted:
             return  # still in flight when the user barged in
+        self.turn_spans.audio_out(audio, delivery)
         await self._send(self.codec.audio_out(audio.pcm))
 
-    async def _on_out_event(self, event: m.OutEvent, _delivery: Delivery) -> None:
+    async def _on_out_event(self, event: m.OutEvent, delivery: Delivery) -> None:
+        self.turn_spans.event(event, delivery)
         match event:
             case m.Heartbeat():
                 self.worker.heartbeat()

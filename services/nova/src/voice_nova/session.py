@@ -22,9 +22,11 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from voice_proto import Bus, Delivery, channels
 from voice_proto import messages as m
+from voice_proto.telemetry_names import Attr, Span
 from voice_proto.tracecontext import headers_for, trace_id_hex
 
 from .engine import Engine, EngineEvent, SessionSetup
+from .turn_trace import TurnTrace
 
 log = structlog.get_logger("voice_nova.session")
 tracer = trace.get_tracer("voice_nova")
@@ -62,6 +64,8 @@ class WorkerSession:
         capabilities: Sequence[str] = (),
         resume_token: str = "",
         handover: bool = False,
+        engine_name: str = "",
+        model: str = "",
         parent: Context | None = None,
         on_finished: Callable[[WorkerSession], None] = lambda _session: None,
     ) -> None:
@@ -80,10 +84,13 @@ class WorkerSession:
         self._on_finished = on_finished
         self._log = log.bind(session_id=self.id, principal=setup.principal)
         self._span = tracer.start_span(
-            "nova.session",
+            Span.NOVA_SESSION,
             context=parent,
             kind=trace.SpanKind.CONSUMER,
-            attributes={"session.id": self.id, "session.handover": handover, "worker.id": worker_id},
+            attributes={Attr.SESSION_ID: self.id, Attr.SESSION_HANDOVER: handover, Attr.WORKER_ID: worker_id},
+        )
+        self.turns = TurnTrace(
+            session_id=self.id, engine=engine_name, session_span=self._span, marks=setup.marks, model=model
         )
         self._headers = headers_for(trace.set_span_in_context(self._span))
         # Bound here, not taken from the current span: handlers run in the bus's tasks.
@@ -137,6 +144,7 @@ class WorkerSession:
     async def _on_text(self, text: m.TextIn, _delivery: Delivery) -> None:
         self._last_input = time.monotonic()
         if self.state is not State.ENDED:
+            self.turns.text_arrived()
             await self.engine.push_text(text.text)
 
     def edge_silent_for(self) -> float:
@@ -147,6 +155,7 @@ class WorkerSession:
         self._last_input = time.monotonic()
         match control.kind:
             case m.ControlKind.END_OF_UTTERANCE:
+                self.turns.utterance_ended()
                 await self.engine.end_of_utterance()
             case m.ControlKind.HANGUP:
                 self._finish_soon(control.reason or m.EndReason.HANGUP)
@@ -205,30 +214,35 @@ class WorkerSession:
             self._finish_soon(m.EndReason.ENGINE_ERROR)
 
     async def _publish(self, event: EngineEvent) -> None:
+        if isinstance(event, m.AudioOut) and event.turn_id in self._interrupted:
+            return  # the user barged in: nothing more of this turn reaches the client
+        self.turns.observe(event)
+        # A turn's messages carry its trace, the rest the session's.
+        headers = self.turns.headers(event) or self._headers
         match event:
             case m.AudioOut():
-                if event.turn_id in self._interrupted:
-                    return  # the user barged in: nothing more of this turn reaches the client
                 self._audio_seq += 1
                 event.seq = self._audio_seq
-                await self._bus.publish(channels.OUT_AUDIO, event, session_id=self.id, headers=self._headers)
+                await self._bus.publish(channels.OUT_AUDIO, event, session_id=self.id, headers=headers)
             case m.Transcript():
                 self._transcript_seq += 1
                 event.seq = self._transcript_seq
-                await self._bus.publish(channels.TRANSCRIPT, event, session_id=self.id, headers=self._headers)
+                await self._bus.publish(channels.TRANSCRIPT, event, session_id=self.id, headers=headers)
             case m.Interrupted():
                 self._interrupted.add(event.turn_id)
-                await self._publish_event(event)
+                await self._publish_event(event, headers)
             case m.ErrorEvent(fatal=True):
                 await self._publish_event(event)
                 self._finish_soon(m.EndReason.ENGINE_ERROR)
             case _:
-                await self._publish_event(event)
+                await self._publish_event(event, headers)
 
-    async def _publish_event(self, event: m.OutEvent) -> None:
+    async def _publish_event(self, event: m.OutEvent, headers: dict[str, str] | None = None) -> None:
         self._event_seq += 1
         event.seq = self._event_seq
-        await self._bus.publish(channels.OUT_EVENT, event, session_id=self.id, headers=self._headers)
+        await self._bus.publish(
+            channels.OUT_EVENT, event, session_id=self.id, headers=headers or self._headers
+        )
 
     async def heartbeat(self) -> None:
         if self.state is not State.ENDED:
@@ -261,15 +275,16 @@ class WorkerSession:
         match how:
             case Ending.ENDED:
                 await self._lifecycle(m.LifecycleKind.ENDED, reason=reason)
-                self._span.set_attribute("session.end_reason", reason)
+                self._span.set_attribute(Attr.SESSION_END_REASON, reason)
                 self._log.info("session ended", reason=reason)
             case Ending.HANDED_BACK:
                 await self._publish_event(m.HandoverRequested(worker_id=self.worker_id, reason=reason))
-                self._span.set_attribute("session.end_reason", f"released:{reason}")
+                self._span.set_attribute(Attr.SESSION_END_REASON, f"released:{reason}")
                 self._log.info("session released for handover", reason=reason)
             case Ending.SUPERSEDED:
-                self._span.set_attribute("session.end_reason", reason)
+                self._span.set_attribute(Attr.SESSION_END_REASON, reason)
                 self._log.info("session taken over by another worker")
+        self.turns.close(failed=reason == m.EndReason.ENGINE_ERROR)
         self._span.end()
         self._on_finished(self)
 

@@ -128,6 +128,8 @@ class Worker:
             resume_window=self._resume_window,
             resume_token=request.resume_token,
             handover=request.handover,
+            engine_name=self.factory.name,
+            model=self.factory.model,
             parent=delivery.trace_context(),
             on_finished=self._forget,
         )

@@ -62,6 +62,7 @@ class BedrockEngine(QueuedEngine):
             on_tool_use=self._tool_use,
             on_turn_end=self._turn_ended,
             on_usage=self._usage,
+            marks=setup.marks,
         )
         self._rotator = Rotator(self, settings)
         self._current: NovaStream | None = None
@@ -304,13 +305,8 @@ class BedrockEngine(QueuedEngine):
 
     async def _run_tool(self, stream: NovaStream, tool: ToolUse, turn: int) -> None:
         call = m.ToolCall(turn_id=turn, call_id=tool.tool_use_id, name=tool.name, arguments=tool.arguments)
-        with tracer.start_as_current_span(
-            "nova.tool",
-            context=self._parent,
-            attributes={"tool.name": tool.name, "tool.call_id": tool.tool_use_id, "turn.id": turn},
-        ) as span:
-            result = await self._tools.run_reported(call, self.emit)
-            span.set_attribute("tool.ok", result.ok)
+        # Its span is the turn observer's (voice_nova.turn_trace), made from the ToolCall events.
+        result = await self._tools.run_reported(call, self.emit)
         # Sent while audio keeps flowing: the result is one more block in the stream's queue.
         stream.send(ev.tool_result_block(stream.prompt, tool.tool_use_id, result.content))
 

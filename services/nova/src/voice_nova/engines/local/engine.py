@@ -225,6 +225,9 @@ class LocalEngine(QueuedEngine):
         return audio if self._carry is None else np.concatenate((self._carry, audio))
 
     def _on_utterance(self, ended: UtteranceEnded) -> None:
+        # Speech ended where the silence that ended it began (or now, when the client said so).
+        silence = self._settings.end_silence_ms / 1000 if ended.reason is EndReason.SILENCE else 0.0
+        self._setup.marks.speech_ended(time.monotonic() - silence)
         # A large chunk can hold a whole utterance, start to end, before any check saw it.
         self._confirm_speech(ended.voiced_ms)
         turn, self._user_turn = self._user_turn, None

@@ -1,0 +1,295 @@
+"""Turn timing and per-turn traces, as an observer of a session's engine events, whatever the engine.
+
+:class:`TurnTrace` sees every event the worker publishes (``observe``, before it goes out) and the
+input the worker hands the engine (``text_arrived``, ``utterance_ended``). Per turn it makes one
+trace of its own, linked to the session's: a ``turn`` span (``session.id``, ``turn.id``,
+``turn.interrupted``, ``turn.outcome``, ``turn.first_audio_ms``) with the engine's stages below it
+(a pipeline's endpointing, speech-to-text, responder and synthesis; a speech-to-speech model's
+``nova.model`` span with the gen_ai conventions) and the tool calls. Messages of the turn carry its
+trace context (``headers``), so the edge's spans and ``transcripts.store`` of the turn's records
+join the same trace. It records ``voice_turn_first_audio_seconds`` once per answered user turn and
+``voice_turns_total`` once per turn.
+
+The turn ledger (one owner of turn ids) can feed ``observe`` the same events.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import structlog
+from opentelemetry import metrics, trace
+from opentelemetry.context import Context
+from voice_proto import messages as m
+from voice_proto.telemetry import counter, histogram
+from voice_proto.telemetry_names import (
+    FIRST_AUDIO_BUCKETS,
+    GEN_AI_PROVIDER_BEDROCK,
+    Attr,
+    Metrics,
+    Span,
+    TurnOutcome,
+)
+from voice_proto.tracecontext import headers_for
+
+from .engine import EngineEvent, SpeechMarks
+
+log = structlog.get_logger("voice_nova.turns")
+tracer = trace.get_tracer("voice_nova.turns")
+_meter = metrics.get_meter("voice_nova")
+_first_audio = histogram(_meter, Metrics.FIRST_AUDIO, FIRST_AUDIO_BUCKETS)
+_turns = counter(_meter, Metrics.TURNS)
+
+
+def _epoch_ns(monotonic: float) -> int:
+    """A ``time.monotonic()`` reading as the wall-clock nanoseconds spans are stamped with."""
+    return time.time_ns() - int((time.monotonic() - monotonic) * 1e9)
+
+
+@dataclass
+class _Turn:
+    id: int
+    span: trace.Span
+    context: Context
+    headers: dict[str, str] | None
+    opened_by: m.Role
+    opened_at: float
+    typed: bool = False
+    #: When the user's input ended (end of speech, typed text), once known.
+    input_end: float = 0.0
+    user_final_at: float = 0.0
+    user_end_reason: str = ""
+    assistant_at: float = 0.0
+    first_audio_at: float = 0.0
+    interrupted: bool = False
+    failed: bool = False
+    tools: dict[str, trace.Span] = field(default_factory=dict)
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class TurnTrace:
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        engine: str,
+        session_span: trace.Span,
+        marks: SpeechMarks,
+        model: str = "",
+    ) -> None:
+        self._session_id = session_id
+        self._engine = engine
+        self._model = model
+        self._session = session_span.get_span_context()
+        self._marks = marks
+        self._turns: dict[int, _Turn] = {}
+        self._latest: _Turn | None = None
+        #: Input the worker handed the engine, not yet claimed by a turn.
+        self._text_at = 0.0
+        self._utterance_end = 0.0
+
+    # --- input ------------------------------------------------------------------------------------
+
+    def text_arrived(self) -> None:
+        self._text_at = time.monotonic()
+
+    def utterance_ended(self) -> None:
+        """The client said the user finished speaking."""
+        self._utterance_end = time.monotonic()
+
+    # --- events -----------------------------------------------------------------------------------
+
+    def headers(self, event: EngineEvent) -> dict[str, str] | None:
+        """Trace headers for ``event``: its turn's, or None for the session's."""
+        turn_id = getattr(event, "turn_id", None)
+        turn = self._turns.get(turn_id) if turn_id is not None else None
+        return turn.headers if turn is not None else None
+
+    def observe(self, event: EngineEvent) -> None:
+        now = time.monotonic()
+        if isinstance(event, m.TurnStarted):
+            started = self._turns.get(event.turn_id) or self._open(event.turn_id, event.role, now)
+            if event.role is m.Role.ASSISTANT and not started.assistant_at:
+                started.assistant_at = now
+            return
+        if isinstance(event, m.Usage):
+            if self._latest is not None:
+                self._latest.input_tokens += event.input_tokens
+                self._latest.output_tokens += event.output_tokens
+            return
+        if isinstance(event, m.ErrorEvent):
+            if event.fatal:
+                self.close(failed=True)
+            return
+        turn = self._turns.get(event.turn_id)
+        if turn is None:
+            return
+        match event:
+            case m.Transcript(role=m.Role.USER, stage=m.Stage.FINAL):
+                turn.user_final_at = now
+                turn.input_end = turn.input_end or self._input_end(turn)
+            case m.TurnEnded(role=m.Role.USER):
+                turn.user_end_reason = event.reason
+                turn.user_final_at = turn.user_final_at or now
+                turn.input_end = turn.input_end or self._input_end(turn)
+                turn.failed |= event.reason == m.TurnEndReason.ERROR
+            case m.AudioOut() if not turn.first_audio_at:
+                turn.first_audio_at = now
+                self._first_audio(turn)
+            case m.ToolCall():
+                self._tool(turn, event)
+            case m.Interrupted():
+                turn.interrupted = True
+            case m.TurnEnded(role=m.Role.ASSISTANT):
+                turn.interrupted |= event.reason == m.TurnEndReason.INTERRUPTED
+                turn.failed |= event.reason == m.TurnEndReason.ERROR
+                self._close(turn, now)
+
+    def close(self, *, failed: bool = False) -> None:
+        """The session stops here: turns still open end now."""
+        now = time.monotonic()
+        for turn in list(self._turns.values()):
+            turn.failed |= failed
+            self._close(turn, now)
+
+    # --- turns ------------------------------------------------------------------------------------
+
+    def _open(self, turn_id: int, role: m.Role, now: float) -> _Turn:
+        # A turn still open (its answer never came) ends where the next one begins.
+        for earlier in list(self._turns.values()):
+            self._close(earlier, now)
+        link = trace.Link(self._session, {Attr.SESSION_ID: self._session_id})
+        span = tracer.start_span(
+            Span.TURN,
+            context=Context(),  # a trace of its own, linked to the session's
+            kind=trace.SpanKind.INTERNAL,
+            links=[link],
+            attributes={
+                Attr.SESSION_ID: self._session_id,
+                Attr.TURN_ID: turn_id,
+                Attr.TURN_OPENED_BY: role.value,
+                Attr.ENGINE: self._engine,
+            },
+        )
+        context = trace.set_span_in_context(span)
+        turn = _Turn(turn_id, span, context, headers_for(context), role, now)
+        if role is m.Role.USER and self._text_at:
+            turn.typed = True
+            turn.input_end = self._text_at
+        self._text_at = 0.0
+        self._turns[turn_id] = turn
+        self._latest = turn
+        return turn
+
+    def _input_end(self, turn: _Turn) -> float:
+        """When the user stopped speaking: the engine's mark or the client's end of utterance,
+        whichever is later, if it belongs to this turn."""
+        end = max(self._marks.speech_ended_at, self._utterance_end)
+        return end if end >= turn.opened_at - 30.0 else 0.0
+
+    def _first_audio(self, turn: _Turn) -> None:
+        if turn.opened_by is not m.Role.USER:
+            return  # a greeting answers nobody
+        if not turn.input_end:
+            turn.input_end = self._input_end(turn)
+        if not turn.input_end:
+            return
+        latency = turn.first_audio_at - turn.input_end
+        _first_audio.record(latency, {"engine": self._engine})
+        turn.span.set_attribute(Attr.TURN_FIRST_AUDIO_MS, round(latency * 1000, 1))
+        if turn.user_final_at:
+            model_latency = turn.first_audio_at - turn.user_final_at
+            turn.span.set_attribute(Attr.TURN_MODEL_LATENCY_MS, round(model_latency * 1000, 1))
+
+    def _tool(self, turn: _Turn, call: m.ToolCall) -> None:
+        if call.status == m.ToolCallStatus.STARTED:
+            turn.tools[call.call_id] = tracer.start_span(
+                Span.TOOL,
+                context=turn.context,
+                attributes={
+                    Attr.TOOL_NAME: call.name,
+                    Attr.TOOL_CALL_ID: call.call_id,
+                    Attr.TURN_ID: turn.id,
+                },
+            )
+            return
+        span = turn.tools.pop(call.call_id, None)
+        if span is not None:
+            ok = call.status == m.ToolCallStatus.COMPLETED
+            span.set_attribute(Attr.TOOL_OK, ok)
+            if not ok:
+                span.set_status(trace.StatusCode.ERROR, "tool failed")
+            span.end()
+
+    def _outcome(self, turn: _Turn) -> TurnOutcome:
+        if turn.failed:
+            return TurnOutcome.FAILED
+        if turn.interrupted:
+            return TurnOutcome.INTERRUPTED
+        if turn.user_end_reason == m.TurnEndReason.EMPTY or not turn.first_audio_at:
+            return TurnOutcome.EMPTY
+        return TurnOutcome.ANSWERED
+
+    def _close(self, turn: _Turn, now: float) -> None:
+        if self._turns.pop(turn.id, None) is None:
+            return
+        if self._latest is turn:
+            self._latest = None
+        for span in turn.tools.values():
+            span.end()
+        self._stages(turn, now)
+        outcome = self._outcome(turn)
+        _turns.add(1, {"engine": self._engine, "outcome": outcome.value})
+        turn.span.set_attributes({Attr.TURN_OUTCOME: outcome.value, Attr.TURN_INTERRUPTED: turn.interrupted})
+        if outcome is TurnOutcome.FAILED:
+            turn.span.set_status(trace.StatusCode.ERROR, "turn failed")
+        turn.span.end(_epoch_ns(now))
+        log.info(
+            "turn ended",
+            session_id=self._session_id,
+            turn_id=turn.id,
+            outcome=outcome.value,
+            first_audio_ms=round((turn.first_audio_at - turn.input_end) * 1000, 1)
+            if turn.first_audio_at and turn.input_end and turn.opened_by is m.Role.USER
+            else None,
+            trace_id=format(turn.span.get_span_context().trace_id, "032x"),
+        )
+
+    def _stages(self, turn: _Turn, now: float) -> None:
+        """The engine's stages, from the moments the events marked."""
+        if self._model:
+            start = turn.input_end or turn.opened_at
+            attributes: dict[str, str | int] = {
+                Attr.GEN_AI_PROVIDER: GEN_AI_PROVIDER_BEDROCK,
+                Attr.GEN_AI_OPERATION: "realtime",
+                Attr.GEN_AI_MODEL: self._model,
+                Attr.GEN_AI_INPUT_TOKENS: turn.input_tokens,
+                Attr.GEN_AI_OUTPUT_TOKENS: turn.output_tokens,
+                Attr.TURN_ID: turn.id,
+            }
+            self._stage(turn, Span.MODEL_STREAM, start, now, attributes)
+            return
+        heard = turn.user_final_at
+        if turn.opened_by is m.Role.USER and not turn.typed:
+            self._stage(turn, Span.ENDPOINTING, turn.opened_at, turn.input_end)
+            self._stage(turn, Span.SPEECH_TO_TEXT, turn.input_end, heard)
+        answer_from = turn.opened_at if turn.typed else heard
+        self._stage(turn, Span.RESPONDER, answer_from, turn.assistant_at)
+        self._stage(turn, Span.SYNTHESIS, turn.assistant_at or turn.opened_at, turn.first_audio_at)
+
+    def _stage(
+        self,
+        turn: _Turn,
+        name: Span,
+        start: float,
+        end: float,
+        attributes: dict[str, str | int] | None = None,
+    ) -> None:
+        if not start or not end or end < start:
+            return
+        span = tracer.start_span(
+            name, context=turn.context, start_time=_epoch_ns(start), attributes=attributes
+        )
+        span.end(_epoch_ns(end))
