@@ -34,7 +34,7 @@ KUBE_VERSION = "1.30"
 ROLE = "arn:aws:iam::123456789012:role/voice-nova"
 POOL = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example"
 #: Custom resources (KEDA, cert-manager): not in Kubernetes' own schemas; checked field by field below.
-CUSTOM_KINDS = {"ScaledObject", "Certificate"}
+CUSTOM_KINDS = {"ScaledObject", "Certificate", "PodMonitor", "PrometheusRule"}
 WORKLOADS = ("Deployment", "StatefulSet")
 
 
@@ -222,6 +222,9 @@ def test_services_have_probes_metrics_and_nats_credentials_from_secrets() -> Non
     docs = render()
     deployments = by_kind(docs, "Deployment")
     assert set(deployments) == {"rel-voice-edge", "rel-voice-nova", "rel-voice-auth", "rel-voice-transcripts"}
+    for service_doc in by_kind(docs, "Service").values():
+        for port in service_doc["spec"]["ports"]:
+            assert port.get("targetPort") not in (9464, "metrics"), service_doc["metadata"]["name"]
     for name, deployment in deployments.items():
         service = name.removeprefix("rel-voice-")
         pod = pod_of(deployment)
@@ -229,8 +232,22 @@ def test_services_have_probes_metrics_and_nats_credentials_from_secrets() -> Non
         assert container["livenessProbe"]["httpGet"]["path"] == "/health"
         assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
         assert pod["metadata"]["annotations"]["prometheus.io/path"] == "/metrics"
+        # Metrics on a port of their own, which no Service publishes.
+        assert pod["metadata"]["annotations"]["prometheus.io/port"] == "9464"
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports["metrics"] == 9464
+        assert ports["http"] != 9464
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
         env = env_of(deployment)
+        assert (env["METRICS_HOST"]["value"], env["METRICS_PORT"]["value"]) == ("0.0.0.0", "9464")
+        # The resource of every span and metric names the pod, its namespace and the environment.
+        assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+        assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+        assert env["OTEL_RESOURCE_ATTRIBUTES"]["value"] == (
+            "k8s.pod.name=$(POD_NAME),k8s.namespace.name=$(POD_NAMESPACE),deployment.environment=voice"
+        )
+        names = [e["name"] for e in container["env"]]
+        assert names.index("POD_NAME") < names.index("OTEL_RESOURCE_ATTRIBUTES")  # $(...) expands
         assert env["NATS_URL"]["value"] == "tls://rel-voice-nats:4222"
         assert env["NATS_NKEY_SEED_FILE"]["value"] == "/etc/voice/nats-user/seed.nk"
         assert env["NATS_TLS_CA"]["value"] == "/etc/voice/nats-ca/ca.crt"
@@ -483,9 +500,11 @@ def test_network_policies_admit_only_the_release_ingress_and_monitoring() -> Non
         ("auth", 8082, monitoring),
         ("transcripts", 8083, ingress + monitoring),
     ):
-        (rule,) = policies[f"rel-voice-{service}"]["spec"]["ingress"]
+        rule, metrics = policies[f"rel-voice-{service}"]["spec"]["ingress"]
         assert rule["ports"] == [{"port": port, "protocol": "TCP"}]
         assert rule["from"] == allowed
+        # /metrics has a port of its own, reached by monitoring only.
+        assert metrics == {"ports": [{"port": 9464, "protocol": "TCP"}], "from": monitoring}
         assert policies[f"rel-voice-{service}"]["spec"]["policyTypes"] == ["Ingress"]
 
 
@@ -657,3 +676,30 @@ def test_the_records_stream_is_replicated_like_the_nats_cluster() -> None:
         assert env_of(deployment)["VOICE_RECORDS_REPLICAS"]["value"] == "3"
     single = by_kind(render(VARIANTS["no-autoscaling-single-nats"]), "Deployment")
     assert env_of(single["rel-voice-edge"])["VOICE_RECORDS_REPLICAS"]["value"] == "1"
+
+
+def test_the_operators_kit_is_optional_and_ships_the_rules_and_the_dashboard() -> None:
+    kinds = {doc["kind"] for doc in render()}
+    assert not kinds & {"PodMonitor", "PrometheusRule"}
+    docs = render(
+        {
+            "monitoring": {
+                "podMonitor": {"enabled": True, "labels": {"release": "kps"}},
+                "prometheusRule": {"enabled": True},
+                "grafanaDashboard": {"enabled": True},
+            }
+        }
+    )
+    (monitor,) = by_kind(docs, "PodMonitor").values()
+    assert monitor["metadata"]["labels"]["release"] == "kps"
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("metrics", "/metrics")
+    (rule,) = by_kind(docs, "PrometheusRule").values()
+    shipped = yaml.safe_load((CHART / "files" / "prometheus-rules.yaml").read_text())
+    assert rule["spec"] == shipped
+    alerts = {r["alert"] for group in shipped["groups"] for r in group["rules"]}
+    assert {"VoiceFirstAudioSlow", "VoicePlacementFailures", "VoiceWorkersNearlyFull"} <= alerts
+    assert {"VoiceConsumerLagging", "VoiceNovaSonicStreamFailures"} <= alerts
+    dashboard = by_kind(docs, "ConfigMap")["rel-voice-dashboard"]
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["voice.json"])["uid"] == "voice-platform"

@@ -125,7 +125,10 @@ class TurnTrace:
             return
         turn = self._turns.get(event.turn_id)
         if turn is None:
-            return
+            if getattr(event, "role", None) is not m.Role.USER:
+                return
+            # An engine that reports the user's words without announcing the turn first.
+            turn = self._open(event.turn_id, m.Role.USER, now)
         match event:
             case m.Transcript(role=m.Role.USER, stage=m.Stage.FINAL):
                 turn.user_final_at = now
