@@ -36,17 +36,14 @@ from .channels import (
     inbox_prefix,
 )
 from .settings import NatsCredentials, ServiceSettings
-from .telemetry_names import MESSAGING_SYSTEM_NATS, Attr
+from .telemetry import counter
+from .telemetry_names import MESSAGING_SYSTEM_NATS, Attr, Metrics
 from .tracecontext import context_from, headers_for
 
 log = structlog.get_logger("voice_proto.bus")
 _meter = metrics.get_meter("voice_proto.bus")
-_decode_errors = _meter.create_counter(
-    "voice_bus_decode_errors", description="Payloads that did not decode, by channel"
-)
-_handler_errors = _meter.create_counter(
-    "voice_bus_handler_errors", description="Handlers that raised, by channel"
-)
+_decode_errors = counter(_meter, Metrics.BUS_DECODE_ERRORS)
+_handler_errors = counter(_meter, Metrics.BUS_HANDLER_ERRORS)
 
 
 tracer = trace.get_tracer("voice_proto.bus")

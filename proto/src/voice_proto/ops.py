@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,13 @@ ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]
 METRICS_PATH = "/metrics"
 #: Paths of probes and scrapes: they never make spans.
 UNTRACED_PATHS = frozenset({"/health", "/ready", METRICS_PATH})
+
+
+def untraced(scope: MutableMapping[str, Any]) -> bool:
+    """True for a probe or a scrape: what an HTTP app's telemetry leaves out. Every FastAPI app of
+    the platform is made with ``telemetry={"exclude": untraced}`` (FastAPI's built-in telemetry
+    then makes spans for requests and WebSocket connections, none for probes and scrapes)."""
+    return scope.get("path") in UNTRACED_PATHS
 
 
 def probe_routes(ready: ReadyCheck) -> list[Route]:

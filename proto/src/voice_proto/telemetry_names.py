@@ -213,6 +213,17 @@ class Metrics:
     TRANSCRIPTS_UNDECODABLE = Metric(
         "voice_transcripts_undecodable_total", "counter", "", (), "Records that never decode"
     )
+    BUS_DECODE_ERRORS = Metric(
+        "voice_bus_decode_errors_total",
+        "counter",
+        "",
+        ("channel", "service"),
+        "Payloads that did not decode, by channel (a sender on another contract version)",
+        "any, after a deployment",
+    )
+    BUS_HANDLER_ERRORS = Metric(
+        "voice_bus_handler_errors_total", "counter", "", ("channel", "service"), "Bus handlers that raised"
+    )
     BEDROCK_TOKENS = Metric(
         "voice_nova_bedrock_tokens_total", "counter", "", ("direction",), "Model tokens, by direction"
     )

@@ -11,13 +11,15 @@ from nats.aio.subscription import Subscription
 from opentelemetry import metrics
 from voice_proto import Bus, Delivery, channels
 from voice_proto import messages as m
+from voice_proto.telemetry import counter, gauge
+from voice_proto.telemetry_names import Metrics
 
 from .engine import EngineFactory, SessionSetup
 from .session import State, WorkerSession
 
 log = structlog.get_logger("voice_nova.worker")
 _meter = metrics.get_meter("voice_nova")
-_claims = _meter.create_counter("voice_worker_claims", description="Session start requests, by outcome")
+_claims = counter(_meter, Metrics.WORKER_CLAIMS)
 
 
 class Worker:
@@ -46,17 +48,10 @@ class Worker:
         #: Held while a claim is handled: leaving the queue group must not cancel it half-way.
         self._claiming = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
-        _meter.create_observable_gauge(
-            "voice_worker_sessions",
-            callbacks=[lambda _options: [metrics.Observation(len(self.sessions), {"worker": worker_id})]],
-            description="Sessions this worker owns",
-        )
-        _meter.create_observable_gauge(
-            "voice_worker_capacity",
-            callbacks=[lambda _options: [metrics.Observation(self.max_sessions, {"worker": worker_id})]],
-            description="Sessions this worker can own at once (NOVA_MAX_SESSIONS); autoscaling "
-            "on sessions divides voice_worker_sessions by it",
-        )
+        labels = {"worker": worker_id}
+        # Autoscaling on sessions divides the one by the other.
+        gauge(_meter, Metrics.WORKER_SESSIONS, lambda: [metrics.Observation(len(self.sessions), labels)])
+        gauge(_meter, Metrics.WORKER_CAPACITY, lambda: [metrics.Observation(self.max_sessions, labels)])
 
     @property
     def has_room(self) -> bool:
