@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import sysconfig
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -19,16 +20,45 @@ def nats_server_binary() -> str:
     return found
 
 
+@dataclass(frozen=True)
+class ClusterMember:
+    """A server's place in a cluster: its name, the port its routes listen on, and the route URLs
+    of the other members (``nats://host:port``)."""
+
+    cluster_name: str
+    server_name: str
+    route_port: int
+    routes: tuple[str, ...]
+
+
 def nats_server_command(
-    port: int, store_dir: Path, *, host: str = "127.0.0.1", monitor_port: int = 0, config: Path | None = None
+    port: int,
+    store_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    monitor_port: int = 0,
+    config: Path | None = None,
+    cluster: ClusterMember | None = None,
 ) -> list[str]:
-    """``config``: a configuration file (TLS and users, voice_dev.natsauth); the flags win over it."""
+    """``config``: a configuration file (TLS and users, voice_dev.natsauth); the flags win over it.
+    ``cluster``: join a cluster (JetStream replicated across its members)."""
     command = [nats_server_binary()]
     if config is not None:
         command += ["-c", str(config)]
     command += ["-a", host, "-p", str(port), "-js", "-sd", str(store_dir)]
     if monitor_port:
         command += ["-m", str(monitor_port)]
+    if cluster is not None:
+        command += [
+            "--server_name",
+            cluster.server_name,
+            "--cluster_name",
+            cluster.cluster_name,
+            "--cluster",
+            f"nats://{host}:{cluster.route_port}",
+            "--routes",
+            ",".join(cluster.routes),
+        ]
     return command
 
 

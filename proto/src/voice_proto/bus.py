@@ -84,6 +84,32 @@ class RequestTimeout(BusError):
     """Somebody listens but did not answer in time."""
 
 
+class CredentialsRefused(BusError):
+    """The server refused this service's credentials: retrying will not help."""
+
+
+class BusUnavailable(BusError):
+    """The connection is away and its reconnect buffer is full: the message was not queued."""
+
+
+#: Seconds between reconnect attempts to one server: short, a call cannot wait (nats-py's 2 s
+#: default adds up to 2 s of silence to every node restart).
+RECONNECT_WAIT = 0.25
+#: Bytes the client holds for the server while it reconnects (nats-py's default: 2 MiB). Audio is
+#: not buffered (see :meth:`Bus.publish_lossy`), so this holds typed text and control, replayed in
+#: order once the connection is back.
+RECONNECT_BUFFER = 8 * 1024 * 1024
+
+
+def server_urls(url: str) -> list[str]:
+    """``NATS_URL`` as a list of servers: one URL, or several separated by commas (a cluster's
+    nodes; spaces around them ignored). Raises ValueError when it names none."""
+    urls = [part.strip() for part in url.split(",") if part.strip()]
+    if not urls:
+        raise ValueError(f"NATS_URL names no server: {url!r}")
+    return urls
+
+
 class Delivery:
     """What arrived with a payload: its subject, reply inbox and headers."""
 
@@ -110,6 +136,10 @@ class BusOptions(TypedDict, total=False):
     #: The service's NATS user and the CA of the server's TLS certificate. Replies come to the
     #: inbox prefix of the service (its NATS user may read no other).
     credentials: NatsCredentials | None
+    #: Seconds between reconnect attempts to one server (default RECONNECT_WAIT).
+    reconnect_wait: float
+    #: Bytes held for the server while reconnecting (default RECONNECT_BUFFER).
+    reconnect_buffer: int
 
 
 class Bus:
@@ -121,14 +151,24 @@ class Bus:
     """
 
     def __init__(self, url: str, service: str, **options: Unpack[BusOptions]) -> None:
+        """``url``: one server, or a cluster's servers separated by commas (see server_urls)."""
         #: The nats-py client; a new, connected one once ``start`` returns.
         self.nc = NATS()
         self.service = service
         self._url = url
+        self._servers = server_urls(url)
+        self._reconnect_wait = options.get("reconnect_wait", RECONNECT_WAIT)
+        self._reconnect_buffer = options.get("reconnect_buffer", RECONNECT_BUFFER)
         self._retry_for = options.get("retry_for", 30.0)
         self._no_echo = options.get("no_echo", False)
         self._credentials = options.get("credentials") or NatsCredentials()
         self._started = False
+        #: Times the connection was lost since it was made, and when (time.monotonic()) the
+        #: current loss began (None while connected) and the last one ended: a service that
+        #: watches others' heartbeats must not take its own outage for their deaths.
+        self.disconnects = 0
+        self.away_since: float | None = None
+        self.back_at: float | None = None
         #: Undecodable payloads and failing handlers, by channel name (for tests and /ready pages).
         self.decode_errors: Counter[str] = Counter()
         self.handler_errors: Counter[str] = Counter()
@@ -152,37 +192,78 @@ class Bus:
         return bus
 
     async def start(self) -> None:
-        """Connect, retrying for ``retry_for`` seconds while the server is not up yet (services may
-        start before NATS); raises BusError after that. A server that refuses the credentials is
-        retried like one that is down, with the refusal logged each time ("Authorization
-        Violation")."""
-        deadline = time.monotonic() + self._retry_for
-        delay = 0.1
-        options = _credential_options(self._credentials)
-        while True:
-            try:
-                self.nc = await nats.connect(
-                    self._url,
-                    name=self.service,
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=1,
-                    connect_timeout=2,
-                    allow_reconnect=True,
-                    error_cb=_on_error,
-                    disconnected_cb=_on_disconnected,
-                    reconnected_cb=_on_reconnected,
-                    no_echo=self._no_echo,
-                    inbox_prefix=inbox_prefix(self.service),
-                    **options,
-                )
-                self._started = True
-                return
-            except (OSError, nats.errors.Error, TimeoutError) as exc:
-                if time.monotonic() >= deadline:
-                    raise BusError(f"cannot reach NATS at {self._url}: {exc}") from exc
+        """Connect to any of the servers, retrying for ``retry_for`` seconds while none is up yet
+        (services may start before NATS); raises BusError after that. A server that refuses the
+        credentials ends it at once with CredentialsRefused (they will not become right by
+        waiting). Once connected, a lost connection is retried forever, every ``reconnect_wait``
+        seconds per server, across all the cluster's servers (those it announces too)."""
+        refused: asyncio.Future[Exception] = asyncio.get_running_loop().create_future()
+
+        async def on_error(exc: Exception) -> None:
+            if _is_refusal(exc) and not refused.done():
+                refused.set_result(exc)
+            if not self._started:
                 log.info("nats not reachable yet, retrying", url=self._url, error=str(exc))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+            else:
+                await _on_error(exc)
+
+        nc = NATS()
+        connecting = asyncio.ensure_future(
+            nc.connect(
+                self._servers,
+                name=self.service,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=self._reconnect_wait,  # type: ignore[arg-type]  # a float works
+                pending_size=self._reconnect_buffer,
+                connect_timeout=2,
+                allow_reconnect=True,
+                error_cb=on_error,
+                disconnected_cb=self._on_disconnected,
+                reconnected_cb=self._on_reconnected,
+                no_echo=self._no_echo,
+                inbox_prefix=inbox_prefix(self.service),
+                **_credential_options(self._credentials),
+            )
+        )
+        waiting: set[asyncio.Future[Any]] = {connecting, refused}
+        done, _ = await asyncio.wait(waiting, timeout=self._retry_for, return_when="FIRST_COMPLETED")
+        if connecting in done and connecting.exception() is None:
+            self.nc = nc
+            self._started = True
+            return
+        connecting.cancel()
+        await asyncio.wait({connecting})
+        if not connecting.cancelled():
+            connecting.exception()  # retrieved: the error below says what happened
+        try:
+            await nc.close()
+        except Exception as exc:  # a half-made connection may fail to close; it is dropped anyway
+            log.debug("closing a failed connection", error=repr(exc))
+        if refused.done():
+            raise CredentialsRefused(
+                f"NATS at {self._url} refused the credentials of {self.service}: {refused.result()}"
+            )
+        refused.cancel()
+        last = nc.last_error
+        raise BusError(f"cannot reach NATS at {self._url} within {self._retry_for:g} s: {last}")
+
+    async def _on_disconnected(self) -> None:
+        if self.away_since is None:
+            self.disconnects += 1
+            self.away_since = time.monotonic()
+        log.warning("nats disconnected")
+
+    async def _on_reconnected(self) -> None:
+        away = None if self.away_since is None else time.monotonic() - self.away_since
+        self.away_since = None
+        self.back_at = time.monotonic()
+        log.info("nats reconnected", url=str(self.nc.connected_url), away_s=away)
+
+    def away_within(self, seconds: float) -> bool:
+        """Whether the connection is away now or was, at any moment, in the last ``seconds``."""
+        if self.away_since is not None:
+            return True
+        return self.back_at is not None and time.monotonic() - self.back_at < seconds
 
     async def flush(self, timeout: int = 2) -> None:
         """Return once the server has processed everything this connection sent so far.
@@ -209,21 +290,43 @@ class Bus:
     ) -> None:
         """Publish with the current trace context, or with ``headers`` already computed for it.
         Control and event messages get a ``send`` span (a child of that context), whose context
-        they then carry."""
+        they then carry. While the connection is away the message waits in the reconnect buffer
+        and goes out, in order, when it is back; raises BusUnavailable when that buffer is full."""
         subject = channel.subject(session_id)
-        if not _spanned(channel, message):
-            await self.nc.publish(
-                subject, channel.encode(message), headers=headers if headers is not None else headers_for()
-            )
-            return
-        parent = context_from(headers) if headers is not None else None
-        with tracer.start_as_current_span(
-            f"send {channel.address}",
-            context=parent,
-            kind=trace.SpanKind.PRODUCER,
-            attributes=_messaging(channel, "send"),
-        ):
-            await self.nc.publish(subject, channel.encode(message), headers=headers_for())
+        try:
+            if not _spanned(channel, message):
+                carried = headers if headers is not None else headers_for()
+                await self.nc.publish(subject, channel.encode(message), headers=carried)
+                return
+            parent = context_from(headers) if headers is not None else None
+            with tracer.start_as_current_span(
+                f"send {channel.address}",
+                context=parent,
+                kind=trace.SpanKind.PRODUCER,
+                attributes=_messaging(channel, "send"),
+            ):
+                await self.nc.publish(subject, channel.encode(message), headers=headers_for())
+        except nats.errors.OutboundBufferLimitError:
+            raise BusUnavailable(f"{subject}: NATS is away and the buffer is full") from None
+
+    async def publish_lossy[T](
+        self,
+        channel: Channel[T],
+        message: T,
+        *,
+        session_id: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> bool:
+        """Publish what is worth nothing a moment later (audio) only while connected: while the
+        connection is away it is dropped, not buffered, so it neither fills the reconnect buffer
+        nor arrives late. Returns whether it was sent."""
+        if not self.nc.is_connected:
+            return False
+        try:
+            await self.publish(channel, message, session_id=session_id, headers=headers)
+        except BusUnavailable:
+            return False
+        return True
 
     async def request[T](
         self,
@@ -364,13 +467,11 @@ def _credential_options(credentials: NatsCredentials) -> dict[str, Any]:
     return options
 
 
+def _is_refusal(exc: Exception) -> bool:
+    """The server said no to who we are (nats-py raises it as a plain error while connecting)."""
+    text = str(exc).lower()
+    return isinstance(exc, nats.errors.AuthorizationError) or "authorization violation" in text
+
+
 async def _on_error(exc: Exception) -> None:
     log.warning("nats error", error=str(exc))
-
-
-async def _on_disconnected() -> None:
-    log.warning("nats disconnected")
-
-
-async def _on_reconnected() -> None:
-    log.info("nats reconnected")

@@ -10,10 +10,20 @@ import pytest
 from voice_proto import Bus
 
 from .databases import database_url, postgres_url
-from .nats import NatsEndpoint, NatsServer
+from .nats import NatsCluster, NatsEndpoint, NatsServer
 from .stack import Stack
 
-__all__ = ["database_url", "fresh_stack", "nats_endpoint", "own_bus", "own_nats", "postgres_url", "stack"]
+__all__ = [
+    "cluster_stack",
+    "database_url",
+    "fresh_stack",
+    "nats_cluster",
+    "nats_endpoint",
+    "own_bus",
+    "own_nats",
+    "postgres_url",
+    "stack",
+]
 
 
 def docker_engine_available() -> bool:
@@ -70,6 +80,28 @@ def own_nats(tmp_path: Path) -> Iterator[NatsServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def nats_cluster(tmp_path: Path) -> Iterator[NatsCluster]:
+    """A 3-node NATS cluster of this test alone (routes, JetStream on each node with its own store,
+    TLS and the services' users), for tests that kill or restart its nodes."""
+    cluster = NatsCluster(tmp_path).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster_stack(nats_cluster: NatsCluster, tmp_path: Path) -> Iterator[Stack]:
+    """An empty stack on a 3-node cluster of this test alone, every service given all three URLs
+    in NATS_URL: the test starts what it needs."""
+    s = Stack(nats_cluster.endpoint, tmp_path)
+    try:
+        yield s
+    finally:
+        s.stop_all()
 
 
 @pytest.fixture
