@@ -105,6 +105,25 @@ class OtlpReceiver:
         with self._lock:
             return [s for s in self.spans if s.trace_id == trace_id]
 
+    def tree(self, trace_id: str) -> str:
+        """The trace as indented text: ``name [service] attributes``, children under parents."""
+        spans = sorted(self.in_trace(trace_id), key=lambda s: s.start_ns)
+        ids = {s.span_id for s in spans}
+        lines: list[str] = []
+
+        def render(parent: str | None, depth: int) -> None:
+            for span in spans:
+                root = span.parent_span_id not in ids
+                if (parent is None and root) or (parent is not None and span.parent_span_id == parent):
+                    shown = {k: v for k, v in span.attributes.items() if not k.startswith("messaging.")}
+                    lines.append(
+                        f"{'  ' * depth}{span.name} [{span.service}] {span.duration_ms:.1f} ms {shown}"
+                    )
+                    render(span.span_id, depth + 1)
+
+        render(None, 0)
+        return "\n".join(lines)
+
     def wait_for(
         self, name: str, attributes: dict[str, Any] | None = None, timeout: float = 10.0
     ) -> ReceivedSpan:

@@ -226,7 +226,9 @@ class LocalEngine(QueuedEngine):
 
     def _on_utterance(self, ended: UtteranceEnded) -> None:
         # Speech ended where the silence that ended it began (or now, when the client said so).
-        silence = self._settings.end_silence_ms / 1000 if ended.reason is EndReason.SILENCE else 0.0
+        silence = 0.0
+        if ended.reason is EndReason.SILENCE and self._endpointer is not None:
+            silence = self._endpointer.end_silence_s
         self._setup.marks.speech_ended(time.monotonic() - silence)
         # A large chunk can hold a whole utterance, start to end, before any check saw it.
         self._confirm_speech(ended.voiced_ms)
