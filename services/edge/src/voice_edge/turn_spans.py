@@ -34,6 +34,8 @@ class TurnSpans:
         self._input_since = 0
         self._input_frames = 0
         self._outputs: dict[int, _Output] = {}
+        #: Turns the user opened whose input has not been spanned yet.
+        self._user_turns: set[int] = set()
 
     def client_input(self, *, audio: bool) -> None:
         """The client sent audio or text (for the turn its input ends)."""
@@ -48,24 +50,35 @@ class TurnSpans:
         output.frames += 1
 
     def event(self, event: m.OutEvent, delivery: Delivery) -> None:
-        if not isinstance(event, m.TurnEnded):
-            return
-        attributes: dict[str, str | int | bool] = {
-            Attr.SESSION_ID: self.session_id,
-            Attr.TURN_ID: event.turn_id,
-        }
-        if event.role is m.Role.USER:
-            since, self._input_since = self._input_since, 0
-            frames, self._input_frames = self._input_frames, 0
-            if since:
-                span = tracer.start_span(
-                    Span.EDGE_TURN_INPUT,
-                    context=delivery.trace_context(),
-                    start_time=since,
-                    attributes={**attributes, "audio.frames": frames},
-                )
-                span.end()
-            return
+        match event:
+            case m.TurnStarted(role=m.Role.USER):
+                self._user_turns.add(event.turn_id)
+            case m.TurnEnded(role=m.Role.USER):
+                self._input_ended(event.turn_id, delivery)
+            case m.TurnStarted(role=m.Role.ASSISTANT) if event.turn_id in self._user_turns:
+                # An engine that never ends the user's side (Nova Sonic): it ends as the answer starts.
+                self._input_ended(event.turn_id, delivery)
+            case m.TurnEnded(role=m.Role.ASSISTANT):
+                self._user_turns.discard(event.turn_id)
+                self._output_ended(event)
+
+    def _attributes(self, turn_id: int) -> dict[str, str | int | bool]:
+        return {Attr.SESSION_ID: self.session_id, Attr.TURN_ID: turn_id}
+
+    def _input_ended(self, turn_id: int, delivery: Delivery) -> None:
+        since, self._input_since = self._input_since, 0
+        frames, self._input_frames = self._input_frames, 0
+        if since:
+            span = tracer.start_span(
+                Span.EDGE_TURN_INPUT,
+                context=delivery.trace_context(),
+                start_time=since,
+                attributes={**self._attributes(turn_id), "audio.frames": frames},
+            )
+            span.end()
+
+    def _output_ended(self, event: m.TurnEnded) -> None:
+        attributes = self._attributes(event.turn_id)
         output = self._outputs.pop(event.turn_id, None)
         if output is not None:
             span = tracer.start_span(

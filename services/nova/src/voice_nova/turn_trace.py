@@ -56,6 +56,8 @@ class _Turn:
     opened_by: m.Role
     opened_at: float
     typed: bool = False
+    #: Input marks at or before this moment belong to earlier turns.
+    since: float = 0.0
     #: When the user's input ended (end of speech, typed text), once known.
     input_end: float = 0.0
     user_final_at: float = 0.0
@@ -89,6 +91,8 @@ class TurnTrace:
         #: Input the worker handed the engine, not yet claimed by a turn.
         self._text_at = 0.0
         self._utterance_end = 0.0
+        #: When the latest answer began to play (input before it belongs to an earlier turn).
+        self._answered_at = 0.0
 
     # --- input ------------------------------------------------------------------------------------
 
@@ -139,7 +143,7 @@ class TurnTrace:
                 turn.input_end = turn.input_end or self._input_end(turn)
                 turn.failed |= event.reason == m.TurnEndReason.ERROR
             case m.AudioOut() if not turn.first_audio_at:
-                turn.first_audio_at = now
+                turn.first_audio_at = self._answered_at = now
                 self._first_audio(turn)
             case m.ToolCall():
                 self._tool(turn, event)
@@ -164,10 +168,17 @@ class TurnTrace:
         for earlier in list(self._turns.values()):
             self._close(earlier, now)
         link = trace.Link(self._session, {Attr.SESSION_ID: self._session_id})
+        # An engine that announces the user's turn only once it has heard it all (Nova Sonic) has
+        # marked the speech already: the turn starts there, so that its stages fit inside it.
+        start = now
+        if role is m.Role.USER:
+            marks = [t for t in (self._text_at, self._marks.speech_ended_at) if t > self._answered_at]
+            start = min([now, *marks])
         span = tracer.start_span(
             Span.TURN,
             context=Context(),  # a trace of its own, linked to the session's
             kind=trace.SpanKind.INTERNAL,
+            start_time=_epoch_ns(start),
             links=[link],
             attributes={
                 Attr.SESSION_ID: self._session_id,
@@ -177,7 +188,7 @@ class TurnTrace:
             },
         )
         context = trace.set_span_in_context(span)
-        turn = _Turn(turn_id, span, context, headers_for(context), role, now)
+        turn = _Turn(turn_id, span, context, headers_for(context), role, start, since=self._answered_at)
         if role is m.Role.USER and self._text_at:
             turn.typed = True
             turn.input_end = self._text_at
@@ -190,7 +201,7 @@ class TurnTrace:
         """When the user stopped speaking: the engine's mark or the client's end of utterance,
         whichever is later, if it belongs to this turn."""
         end = max(self._marks.speech_ended_at, self._utterance_end)
-        return end if end >= turn.opened_at - 30.0 else 0.0
+        return end if end > turn.since else 0.0
 
     def _first_audio(self, turn: _Turn) -> None:
         if turn.opened_by is not m.Role.USER:

@@ -17,7 +17,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from voice_proto import messages as m
 
-from ...engine import EngineEvent, SpeechMarks
+from ...engine import EngineEvent
 from .audio import Microphone
 from .history import History
 from .outputs import (
@@ -60,9 +60,7 @@ class Conversation:
         on_tool_use: Callable[[ToolUse, int], None],
         on_turn_end: Callable[[str], None],
         on_usage: Callable[[UsageDelta], None],
-        marks: SpeechMarks | None = None,
     ) -> None:
-        self._marks = marks
         self.turn = 0
         self.speaker = Speaker.IDLE
         self.history = history
@@ -157,8 +155,6 @@ class Conversation:
         self.history.add(m.Role.USER, text)
         self.unanswered_since = time.monotonic()
         self._user_spoke_at = self._microphone.last_voiced
-        if self._marks is not None and self._user_spoke_at:
-            self._marks.speech_ended(self._user_spoke_at)
 
     def stream_lost(self) -> None:
         """The stream died: whatever the assistant was saying ends here."""

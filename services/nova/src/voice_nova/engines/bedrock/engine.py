@@ -62,7 +62,6 @@ class BedrockEngine(QueuedEngine):
             on_tool_use=self._tool_use,
             on_turn_end=self._turn_ended,
             on_usage=self._usage,
-            marks=setup.marks,
         )
         self._rotator = Rotator(self, settings)
         self._current: NovaStream | None = None
@@ -92,6 +91,9 @@ class BedrockEngine(QueuedEngine):
 
     async def push_audio(self, pcm: bytes) -> None:
         self._microphone.hear(pcm)
+        if self._microphone.last_voiced == self._microphone.last_heard:
+            # Voiced: the user's speech has not ended before now (the turn observer's mark).
+            self._setup.marks.speech_ended(self._microphone.last_voiced)
         self._feed(pcm)
 
     async def push_text(self, text: str) -> None:
