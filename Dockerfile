@@ -4,6 +4,7 @@
 #   docker build --target nova -t voice-nova .      (--build-arg NOVA_EXTRAS picks the engines)
 #   docker build --target auth -t voice-auth .
 #   docker build --target transcripts -t voice-transcripts .
+#   docker build --target recordings -t voice-recordings .
 #   docker build --target nats-auth -t voice-nats-auth .   (compose's NATS credentials; a dev tool)
 # No credentials or keys are baked in: everything comes from the environment at run time.
 #
@@ -48,6 +49,7 @@ COPY services/edge/pyproject.toml services/edge/
 COPY services/nova/pyproject.toml services/nova/
 COPY services/auth/pyproject.toml services/auth/
 COPY services/transcripts/pyproject.toml services/transcripts/
+COPY services/recordings/pyproject.toml services/recordings/
 COPY examples/analytics/pyproject.toml examples/analytics/
 COPY testkit/pyproject.toml testkit/
 COPY dev/pyproject.toml dev/
@@ -81,6 +83,12 @@ RUN --mount=type=cache,target=/root/.cache/uv scripts/install_service.sh deps vo
 COPY proto proto
 COPY services/transcripts services/transcripts
 RUN scripts/install_service.sh project services/transcripts
+
+FROM workspace AS build-recordings
+RUN --mount=type=cache,target=/root/.cache/uv scripts/install_service.sh deps voice-recordings
+COPY proto proto
+COPY services/recordings services/recordings
+RUN scripts/install_service.sh project services/recordings
 
 FROM workspace AS build-nats-auth
 RUN --mount=type=cache,target=/root/.cache/uv scripts/install_service.sh deps voice-dev
@@ -147,6 +155,15 @@ ENV TRANSCRIPTS_HTTP_HOST=0.0.0.0 TRANSCRIPTS_HTTP_PORT=8083 \
 EXPOSE 8083
 HEALTHCHECK CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8083/health', timeout=2)"]
 CMD ["voice-transcripts"]
+
+FROM runtime AS recordings
+LABEL org.opencontainers.image.title="voice-recordings" \
+      org.opencontainers.image.description="Conversation recorder (stereo Ogg Opus per session, NATS object store or S3) and its read API"
+COPY --from=build-recordings /opt/venv /opt/venv
+ENV RECORDINGS_HTTP_HOST=0.0.0.0 RECORDINGS_HTTP_PORT=8084
+EXPOSE 8084
+HEALTHCHECK CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8084/health', timeout=2)"]
+CMD ["voice-recordings"]
 
 # Makes (once) the NATS users and the development CA that compose's NATS and services share.
 FROM runtime AS nats-auth

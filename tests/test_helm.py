@@ -32,6 +32,7 @@ from voice_testkit.pss import restricted_violations
 CHART = Path(__file__).resolve().parents[1] / "helm" / "voice"
 KUBE_VERSION = "1.30"
 ROLE = "arn:aws:iam::123456789012:role/voice-nova"
+RECORDINGS_ROLE = "arn:aws:iam::123456789012:role/voice-recordings"
 POOL = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example"
 #: Custom resources (KEDA, cert-manager): not in Kubernetes' own schemas; checked field by field below.
 CUSTOM_KINDS = {"ScaledObject", "Certificate", "PodMonitor", "PrometheusRule"}
@@ -142,6 +143,17 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "nova": SCHEDULING,
         "auth": SCHEDULING,
         "transcripts": SCHEDULING,
+    },
+    "recordings-s3-irsa": {
+        "edge": {"ingress": {"enabled": True, "host": "voice.example.org"}},
+        "recordings": {
+            "enabled": True,
+            "s3": {"bucket": "voice-recordings", "region": "eu-west-1"},
+            "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": RECORDINGS_ROLE}},
+        },
+    },
+    "recordings-in-nats": {
+        "recordings": {"enabled": True, "storage": "nats", "objectStore": {"maxBytes": 1 << 34}}
     },
     "no-security-extras": {
         "nats": {"auth": {"enabled": False}, "tls": {"enabled": False}, "metrics": {"enabled": False}}
@@ -703,3 +715,35 @@ def test_the_operators_kit_is_optional_and_ships_the_rules_and_the_dashboard() -
     dashboard = by_kind(docs, "ConfigMap")["rel-voice-dashboard"]
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert json.loads(dashboard["data"]["voice.json"])["uid"] == "voice-platform"
+
+
+def test_recordings_are_off_unless_enabled_and_then_on_s3_with_irsa() -> None:
+    assert "rel-voice-recordings" not in by_kind(render(), "Deployment")
+    assert "EDGE_RECORDING" not in env_of(by_kind(render(), "Deployment")["rel-voice-edge"])
+    docs = render(VARIANTS["recordings-s3-irsa"])
+    deployment = by_kind(docs, "Deployment")["rel-voice-recordings"]
+    # One recorder at a time: it repositions its consumers when it starts.
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    env = env_of(deployment)
+    assert env["RECORDINGS_STORAGE"]["value"] == "s3"
+    assert env["RECORDINGS_S3_BUCKET"]["value"] == "voice-recordings"
+    assert env["RECORDINGS_S3_REGION"]["value"] == "eu-west-1"
+    assert "AWS_ACCESS_KEY_ID" not in env  # the standard chain: IRSA's web identity
+    account = pod_of(deployment)["spec"]["serviceAccountName"]
+    annotations = by_kind(docs, "ServiceAccount")[account]["metadata"]["annotations"]
+    assert annotations["eks.amazonaws.com/role-arn"] == RECORDINGS_ROLE
+    assert env_of(by_kind(docs, "Deployment")["rel-voice-edge"])["EDGE_RECORDING"]["value"] == "true"
+    (rule,) = by_kind(docs, "Ingress")["rel-voice-edge"]["spec"]["rules"]
+    paths = {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
+    assert paths == {"/api/recordings": "rel-voice-recordings", "/": "rel-voice-edge"}
+    policy, metrics = by_kind(docs, "NetworkPolicy")["rel-voice-recordings"]["spec"]["ingress"]
+    assert policy["ports"] == [{"port": 8084, "protocol": "TCP"}]
+    assert metrics["ports"] == [{"port": 9464, "protocol": "TCP"}]
+    config = nats_config(docs)
+    assert "VOICE_NKEY_RECORDINGS" in config
+    in_nats = env_of(by_kind(render(VARIANTS["recordings-in-nats"]), "Deployment")["rel-voice-recordings"])
+    assert in_nats["RECORDINGS_STORAGE"]["value"] == "nats"
+    assert in_nats["RECORDINGS_OBJECT_STORE_MAX_BYTES"]["value"] == str(1 << 34)
+    with pytest.raises(Exception, match=re.escape("recordings.s3.bucket")):
+        render({"recordings": {"enabled": True}})

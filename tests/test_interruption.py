@@ -6,10 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from voice_proto import channels
-from voice_proto import messages as m
 from voice_testkit.client import BINARY_PROTOCOL, JSON_PROTOCOL, VoiceClient
-from voice_testkit.engines import chunk, chunk_is_late, chunk_turn
+from voice_testkit.engines import chunk_is_late, chunk_turn
 from voice_testkit.nats import NatsServer
 from voice_testkit.scripted_conversation import SCRIPTED_ENGINE
 from voice_testkit.stack import API_KEYS, Stack
@@ -43,12 +41,9 @@ async def test_no_audio_of_the_interrupted_turn_after_stop(scripted: Stack, prot
     await client.send_text("interrupt")
     await client.expect("stop", turnId=1)
     stop_at = len(client.events)
-
-    # Audio of turn 1 that was still on its way (published after the stop) must be dropped by the edge.
-    bus = await scripted.nats.connect()
-    late = m.AudioOut(turn_id=1, pcm=chunk(1, 999, late=True))
-    await bus.publish(channels.OUT_AUDIO, late, session_id=client.session_id)
-    await bus.drain()
+    # The engine still emits three chunks of turn 1 after it reported the interruption (as a model
+    # whose audio was on its way does): the worker's turn ledger drops them before they are
+    # published, and the one subscription delivers in publishing order, so none follows the stop.
 
     final = await client.expect("transcript", stage="final", turnId=1)
     assert final["interrupted"] is True

@@ -26,6 +26,7 @@ SERVICES = {
     "nova": "voice-nova",
     "auth": "voice-auth",
     "transcripts": "voice-transcripts",
+    "recordings": "voice-recordings",
 }
 
 

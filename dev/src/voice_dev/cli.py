@@ -4,8 +4,9 @@ down as in production: TLS with a development CA, and an NKEY user per service a
 subjects it uses (made once and kept in .data/nats-auth; voice_dev.natsauth). Makes a
 dev API key once (kept in .data/dev-api-key) unless AUTH_API_KEYS is given, turns the auth
 service's dev issuer on (its key in .data/auth-dev-key.pem) unless AUTH_DEV_ISSUER says otherwise,
-keeps transcripts in .data/transcripts.db unless TRANSCRIPTS_DATABASE_URL is given, prints the
-URLs and the key. Ctrl-C stops everything."""
+keeps transcripts in .data/transcripts.db unless TRANSCRIPTS_DATABASE_URL is given, records every
+conversation (the recordings service, in the NATS object store) unless VOICE_RECORDINGS=off, prints
+the URLs and the key. Ctrl-C stops everything."""
 
 from __future__ import annotations
 
@@ -102,12 +103,22 @@ def up(data_dir: Path) -> int:
         ("nova", "NOVA_HTTP_PORT", "8081"),
         ("auth", "AUTH_HTTP_PORT", "8082"),
         ("transcripts", "TRANSCRIPTS_HTTP_PORT", "8083"),
+        ("recordings", "RECORDINGS_HTTP_PORT", "8084"),
     ):
         _check_port(name, int(env.setdefault(variable, default)))
     host = env.get("EDGE_HOST", "127.0.0.1")
     env.setdefault("TRANSCRIPTS_CORS_ORIGINS", f"http://{host}:{edge_port}")
+    services = ["auth", "nova", "edge", "transcripts"]
+    recordings = ""
+    if env.get("VOICE_RECORDINGS", "on").lower() not in ("0", "false", "no", "off"):
+        services.append("recordings")
+        recordings = f"http://{env.get('RECORDINGS_HTTP_HOST', '127.0.0.1')}:{env['RECORDINGS_HTTP_PORT']}"
+        env.setdefault("RECORDINGS_CORS_ORIGINS", f"http://{host}:{edge_port}")
+        # The edge tells the browser the conversation is recorded, and where the recordings are.
+        env.setdefault("EDGE_RECORDING", "true")
+        env.setdefault("EDGE_RECORDINGS_URL", recordings)
 
-    for service in ("auth", "nova", "edge", "transcripts"):
+    for service in services:
         # Each service connects as its own NATS user (with NATS_URL given, as the caller says).
         own = nats_auth.env(service) if nats_auth is not None else {}
         manager.add_process(service, _script(f"voice-{service}"), env={**env, **own})
@@ -121,6 +132,8 @@ def up(data_dir: Path) -> int:
         print(f"                  NATS_TLS_CA={admin['NATS_TLS_CA']}")
     print(f"  engine:         {env['NOVA_ENGINE']}")
     print(f"  transcripts:    {transcripts}/api/sessions")
+    if recordings:
+        print(f"  recordings:     {recordings}/api/recordings   (every conversation is recorded)")
     if api_key:
         print(f"  dev API key:    {api_key}   (subprotocol key.{api_key})")
     if env["AUTH_DEV_ISSUER"].lower() in ("1", "true", "yes", "on"):

@@ -1,7 +1,8 @@
 {{/*
 One service's Deployment. Arguments: root, component (also its NATS user), values (the component's
 values), port, env (a list of EnvVar), grace (terminationGracePeriodSeconds), serviceAccount (name
-or ""), and optionally dataClaim (a PVC mounted at /data; the Deployment then runs one pod at a time).
+or ""), and optionally dataClaim (a PVC mounted at /data; the Deployment then runs one pod at a time)
+or singleton (true: one pod at a time, never two side by side).
 */}}
 {{- define "voice.deployment" -}}
 {{- $env := concat (include "voice.commonEnv" . | fromJsonArray) .env (include "voice.envFromMap" .values.env | fromJsonArray) .values.extraEnv -}}
@@ -19,7 +20,7 @@ metadata:
     {{- include "voice.labels" .root | nindent 4 }}
     app.kubernetes.io/component: {{ .component }}
 spec:
-  {{- if .dataClaim }}
+  {{- if or .dataClaim .singleton }}
   replicas: 1
   strategy:
     type: Recreate

@@ -48,6 +48,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "voice.natsServices" -}}
 {{- $services := list "edge" "nova" "auth" -}}
 {{- if .Values.transcripts.enabled }}{{ $services = append $services "transcripts" }}{{ end -}}
+{{- if .Values.recordings.enabled }}{{ $services = append $services "recordings" }}{{ end -}}
 {{- toJson $services -}}
 {{- end -}}
 

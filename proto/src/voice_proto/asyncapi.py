@@ -141,6 +141,8 @@ def _channel_entry(channel: Channel[Any]) -> dict[str, Any]:
         }
     if channel.durable:
         entry["x-jetstream"] = "captured by the durable stream VOICE_RECORDS"
+    if channel.recorded:
+        entry["x-jetstream-recordings"] = "captured by VOICE_AUDIO when recordings are on"
     return entry
 
 

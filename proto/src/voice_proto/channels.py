@@ -37,6 +37,8 @@ class Service(StrEnum):
     NOVA = "nova"
     AUTH = "auth"
     TRANSCRIPTS = "transcripts"
+    #: The recorder (services/recordings): reads the audio stream and the records stream.
+    RECORDINGS = "recordings"
     #: The example subscriber (examples/analytics): a team's own reader of the records stream.
     ANALYTICS = "analytics"
 
@@ -84,6 +86,9 @@ class Channel[T]:
     queue_group: str | None = None
     #: Captured by the durable JetStream stream (see voice_proto.streams).
     durable: bool = False
+    #: Captured by the audio stream of the recorder (``VOICE_AUDIO``, voice_proto.streams), when
+    #: recordings are on.
+    recorded: bool = False
     _encoder: msgspec.msgpack.Encoder = field(default_factory=msgspec.msgpack.Encoder, repr=False)
     _decoder: msgspec.msgpack.Decoder[Any] = field(init=False, repr=False)
     _reply_decoder: msgspec.msgpack.Decoder[Any] | None = field(init=False, repr=False)
@@ -123,6 +128,8 @@ class Channel[T]:
             receivers += " (the session's owner)"
         if self.durable:
             receivers += "; captured by the records stream for any subscriber"
+        if self.recorded:
+            receivers += "; captured by the audio stream when recordings are on"
         return f"Sent by {', '.join(self.senders)}; received by {receivers}."
 
     def wildcard(self) -> str:
@@ -194,6 +201,7 @@ IN_AUDIO: Final = Channel[m.AudioIn](
     summary="Microphone audio, PCM16LE mono 16 kHz, with a per-session sequence number.",
     senders=(Service.EDGE,),
     receivers=(Service.NOVA,),
+    recorded=True,
 )
 
 IN_TEXT: Final = Channel[m.TextIn](
@@ -224,6 +232,7 @@ OUT_AUDIO: Final = Channel[m.AudioOut](
     summary="Assistant speech, PCM16LE mono 24 kHz, with its turn id and a sequence number.",
     senders=(Service.NOVA,),
     receivers=(Service.EDGE,),
+    recorded=True,
 )
 
 OUT_EVENT: Final = Channel[m.OutEvent](
@@ -233,6 +242,7 @@ OUT_EVENT: Final = Channel[m.OutEvent](
     summary="Interruption, turn start/end, tool call, usage, error, heartbeat, handover, resume.",
     senders=(Service.NOVA,),
     receivers=(Service.EDGE,),
+    recorded=True,
 )
 
 TRANSCRIPT: Final = Channel[m.Transcript](
@@ -262,7 +272,7 @@ AUTH_VALIDATE: Final = Channel[m.ValidateRequest](
     reply=m.ValidateReply,
     queue_group=AUTH_QUEUE,
     summary="Check a credential; the reply carries the principal and expiry, or a reason code.",
-    senders=(Service.EDGE, Service.TRANSCRIPTS, Service.ANALYTICS),
+    senders=(Service.EDGE, Service.TRANSCRIPTS, Service.RECORDINGS, Service.ANALYTICS),
     receivers=(Service.AUTH,),
 )
 

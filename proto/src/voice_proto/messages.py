@@ -70,6 +70,13 @@ class SessionStart(Message, kw_only=True):
     history: list[HistoryTurn] = []
     #: Speak first (a greeting) when the session opens; off on handover.
     greet: bool = True
+    #: The id the session's next turn gets. Turn ids are unique for the session's whole life,
+    #: across workers: on handover the edge sends one above the highest turn id it has seen (or
+    #: the owner told it on resume), and the new worker numbers its turns from there.
+    next_turn_id: int = 1
+    #: False when the user opted out of recording (where the operator allows it); the worker
+    #: says so on the session's lifecycle, and the recorder keeps nothing of it.
+    recorded: bool = True
 
 
 class Capability(StrEnum):
@@ -190,6 +197,8 @@ class ControlReply(Message, kw_only=True):
     capabilities: Annotated[
         list[str], _codes(Capability, "When ok, what the engine does beyond speech, of")
     ] = []
+    #: When ok: the id the session's next turn gets (the edge sends it on a later handover).
+    next_turn_id: int = 0
 
 
 # --- worker -> edge: voice.<sid>.out.* ---------------------------------------------------------
@@ -233,6 +242,9 @@ class TurnEndReason(StrEnum):
     TOO_LONG = "too_long"
     #: The engine could not finish the turn (the session goes on).
     ERROR = "error"
+    #: The assistant's side: its worker shut down before the answer was over; the worker that
+    #: takes the session over answers the last question again.
+    HANDOVER = "handover"
 
 
 class TurnEnded(Event, tag="turn_ended", kw_only=True):
@@ -337,6 +349,8 @@ class Lifecycle(Message, kw_only=True):
     reason: Annotated[str, _codes(EndReason)] = ""
     #: Unix time in seconds, from the publisher's clock.
     at: float
+    #: False when the session opted out of recording (``SessionStart.recorded``).
+    recorded: bool = True
 
 
 # --- auth.validate ----------------------------------------------------------------------------

@@ -14,7 +14,8 @@ fail when a service uses a channel the table does not give it):
   inbox prefix of its own, ``_INBOX.<role>``, which no other role may subscribe to;
 - JetStream: the API of the records stream (``VOICE_RECORDS``) for the roles that use it: ensuring
   the stream, and for its readers a durable consumer's API and acknowledgements. Nobody else can
-  read what the stream keeps.
+  read what the stream keeps. The recorder alone owns the audio stream (``VOICE_AUDIO``), its
+  object store bucket and its catalogue (a key-value bucket), and may reposition its consumers.
 
 ``python -m voice_proto.permissions --write helm/voice/files/nats-permissions.json`` writes the
 table the Helm chart renders into ``nats.conf``; a test fails when the committed copy disagrees.
@@ -29,7 +30,7 @@ from typing import Any, Final
 
 from .channels import ALL_CHANNELS, Service, covering_wildcard, inbox_prefix
 from .generated import document_command
-from .streams import RECORDS_STREAM
+from .streams import AUDIO_STREAM, RECORDINGS_BUCKET, RECORDINGS_CATALOGUE, RECORDS_STREAM
 
 _JS_API: Final = "$JS.API"
 
@@ -46,12 +47,12 @@ RECORDS_ACCESS: Final[dict[Service, StreamAccess]] = {
     Service.EDGE: StreamAccess.ENSURE,
     Service.TRANSCRIPTS: StreamAccess.READ,
     Service.ANALYTICS: StreamAccess.READ,
+    Service.RECORDINGS: StreamAccess.READ,
 }
 
 
-def records_api_subjects(access: StreamAccess) -> list[str]:
-    """The JetStream API subjects a user of the records stream publishes to."""
-    stream = RECORDS_STREAM
+def records_api_subjects(access: StreamAccess, stream: str = RECORDS_STREAM) -> list[str]:
+    """The JetStream API subjects a user of the records stream (or ``stream``) publishes to."""
     subjects = [f"{_JS_API}.STREAM.{verb}.{stream}" for verb in ("INFO", "CREATE", "UPDATE")]
     if access is StreamAccess.READ:
         subjects += [
@@ -60,6 +61,33 @@ def records_api_subjects(access: StreamAccess) -> list[str]:
             f"{_JS_API}.CONSUMER.INFO.{stream}.*",
             f"{_JS_API}.CONSUMER.MSG.NEXT.{stream}.*",
             f"$JS.ACK.{stream}.>",
+        ]
+    return subjects
+
+
+def recorder_api_subjects() -> list[str]:
+    """What the recorder publishes to beyond the records stream: the audio stream it owns (and
+    repositioning both its consumers, which deletes them), its object store and its catalogue."""
+    subjects = records_api_subjects(StreamAccess.READ, AUDIO_STREAM)
+    subjects += [f"{_JS_API}.CONSUMER.DELETE.{stream}.*" for stream in (RECORDS_STREAM, AUDIO_STREAM)]
+    # nats-py's object store looks its stream up by subject before reading an object.
+    subjects.append(f"{_JS_API}.STREAM.NAMES")
+    for stream, subjects_prefix in (
+        (f"OBJ_{RECORDINGS_BUCKET}", f"$O.{RECORDINGS_BUCKET}"),
+        (f"KV_{RECORDINGS_CATALOGUE}", f"$KV.{RECORDINGS_CATALOGUE}"),
+    ):
+        subjects += [
+            *(f"{_JS_API}.STREAM.{verb}.{stream}" for verb in ("INFO", "CREATE", "UPDATE", "PURGE")),
+            f"{_JS_API}.STREAM.MSG.GET.{stream}",
+            f"{_JS_API}.STREAM.MSG.DELETE.{stream}",
+            f"{_JS_API}.DIRECT.GET.{stream}.>",
+            f"{_JS_API}.DIRECT.GET.{stream}",
+            f"{_JS_API}.CONSUMER.CREATE.{stream}",
+            f"{_JS_API}.CONSUMER.CREATE.{stream}.>",
+            f"{_JS_API}.CONSUMER.DELETE.{stream}.*",
+            f"{_JS_API}.CONSUMER.INFO.{stream}.*",
+            f"$JS.FC.{stream}.>",
+            f"{subjects_prefix}.>",
         ]
     return subjects
 
@@ -109,6 +137,8 @@ def permissions(role: Service) -> Permissions:
     access = RECORDS_ACCESS.get(role)
     if access is not None:
         publish += records_api_subjects(access)
+    if role is Service.RECORDINGS:
+        publish += recorder_api_subjects()
     return Permissions(
         publish=tuple(publish),
         subscribe=tuple(subscribe),

@@ -1,8 +1,11 @@
-"""The durable JetStream stream that captures transcripts and lifecycle events, and how a
-subscriber reads it.
+"""The durable JetStream streams: VOICE_RECORDS captures transcripts and lifecycle events (always),
+VOICE_AUDIO both audio directions and the worker's events (only when recordings are on); and how a
+subscriber reads the records.
 
 Whichever service needs the stream creates it at start-up (idempotently), so a subscriber that was
-down catches up and nothing is lost. Audio is not captured: it is core NATS, latency first.
+down catches up and nothing is lost. Audio is core NATS, latency first: only the recorder
+(services/recordings) creates VOICE_AUDIO, a short-lived stream over the audio subjects, so that a
+deployment without recordings pays nothing for it.
 Limits (age, replicas) apply when the stream is created; afterwards an operator's settings are
 kept, and only subjects the contract added are merged in, so services built with different
 defaults never fight over the stream's configuration.
@@ -23,7 +26,15 @@ import nats.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
 from nats.js.errors import BadRequestError, NotFoundError
 from opentelemetry import metrics
 
@@ -33,6 +44,12 @@ from .telemetry import gauge
 from .telemetry_names import Metrics
 
 RECORDS_STREAM = "VOICE_RECORDS"
+#: Both audio directions and the worker's events (interruptions, turns), for the recorder.
+AUDIO_STREAM = "VOICE_AUDIO"
+#: The recorder's NATS object store bucket (the embedded storage of recordings) and the key-value
+#: bucket of its catalogue (one entry per recording).
+RECORDINGS_BUCKET = "recordings"
+RECORDINGS_CATALOGUE = "recordings-catalogue"
 
 log = structlog.get_logger("voice_proto.streams")
 
@@ -61,6 +78,51 @@ def records_stream_config(*, max_age_days: float = 30.0, replicas: int = 1) -> S
         num_replicas=replicas,
         duplicate_window=120,
     )
+
+
+def audio_subjects() -> list[str]:
+    return [channel.wildcard() for channel in ALL_CHANNELS if channel.recorded]
+
+
+def audio_stream_config(*, max_age_seconds: float, max_bytes: int, replicas: int = 1) -> StreamConfig:
+    """VOICE_AUDIO: limits only (the recorder acknowledges what it stored, and age and size bound
+    the rest); ``no_ack``, so a publish on a captured subject is never answered by the stream."""
+    return StreamConfig(
+        name=AUDIO_STREAM,
+        description="Audio of both directions and worker events of every voice session, for recordings",
+        subjects=audio_subjects(),
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        max_age=max_age_seconds,
+        max_bytes=max_bytes,
+        num_replicas=replicas,
+        no_ack=True,
+    )
+
+
+async def ensure_audio_stream(
+    js: JetStreamContext, *, max_age_seconds: float, max_bytes: int, replicas: int = 1
+) -> None:
+    """Create VOICE_AUDIO, or bring its subjects and limits to these (the recorder owns it)."""
+    config = audio_stream_config(max_age_seconds=max_age_seconds, max_bytes=max_bytes, replicas=replicas)
+    try:
+        info = await js.stream_info(AUDIO_STREAM)
+    except NotFoundError:
+        try:
+            await js.add_stream(config)
+            return
+        except BadRequestError:  # another replica created it a moment ago
+            info = await js.stream_info(AUDIO_STREAM)
+    current = info.config
+    if (current.subjects, current.max_age, current.max_bytes) != (
+        config.subjects,
+        config.max_age,
+        config.max_bytes,
+    ):
+        await js.update_stream(
+            current.evolve(subjects=config.subjects, max_age=config.max_age, max_bytes=config.max_bytes)
+        )
 
 
 async def ensure_records_stream(

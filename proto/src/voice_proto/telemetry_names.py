@@ -224,6 +224,19 @@ class Metrics:
     BUS_HANDLER_ERRORS = Metric(
         "voice_bus_handler_errors_total", "counter", "", ("channel", "service"), "Bus handlers that raised"
     )
+    RECORDINGS_STORED = Metric(
+        "voice_recordings_stored_total", "counter", "", ("storage",), "Recordings stored, by storage"
+    )
+    RECORDINGS_AUDIO_SECONDS = Metric(
+        "voice_recordings_audio_seconds_total", "counter", "seconds", (), "Seconds of audio recorded"
+    )
+    RECORDINGS_DROPPED = Metric(
+        "voice_recordings_dropped_total",
+        "counter",
+        "",
+        ("reason",),
+        "Sessions not recorded, by reason (unauthorised, opted_out, ...)",
+    )
     BEDROCK_TOKENS = Metric(
         "voice_nova_bedrock_tokens_total", "counter", "", ("direction",), "Model tokens, by direction"
     )

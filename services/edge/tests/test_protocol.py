@@ -100,7 +100,10 @@ class TestServerEvents:
             "inputRate": 16000,
             "outputRate": 24000,
             "capabilities": ["text_input", "tools"],
+            "recorded": False,
         }
+        recorded = json.loads(p.session_event("sid", "tok", [], recorded=True))
+        assert recorded["recorded"] is True
 
     def test_media_event_is_json_with_base64(self) -> None:
         pcm = bytes(range(256))

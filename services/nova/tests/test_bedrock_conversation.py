@@ -17,6 +17,7 @@ from voice_nova.engines.bedrock.outputs import (
     ToolUse,
     UsageDelta,
 )
+from voice_nova.turns import Turns
 from voice_proto import messages as m
 
 USER, ASSISTANT = m.Role.USER, m.Role.ASSISTANT
@@ -32,6 +33,7 @@ class Recorded:
             self.events.append,
             History(),
             Microphone(3.0),
+            Turns(emit=self.events.append),
             on_tool_use=lambda tool, turn: self.tools.append((tool, turn)),
             on_turn_end=self.turn_ends.append,
             on_usage=self.usage.append,

@@ -4,7 +4,6 @@ gets, including what the browser cannot easily send (a handover, one huge chunk,
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import numpy as np
@@ -15,6 +14,7 @@ from voice_nova.engines.local.knowledge import TOPICS_BY_NAME
 from voice_nova.engines.local.models import SpeechModels, load_models
 from voice_nova.engines.local.settings import LocalEngineSettings
 from voice_nova.tools import default_tools
+from voice_nova.turns import Turns
 from voice_proto import messages as m
 from voice_testkit.speech import say, silence, speaker
 
@@ -70,9 +70,13 @@ type OpenSession = Callable[..., Awaitable[Session]]
 async def open_session(models: SpeechModels) -> AsyncIterator[OpenSession]:
     sessions: list[Session] = []
 
-    async def start(history: list[m.HistoryTurn] | None = None) -> Session:
+    async def start(history: list[m.HistoryTurn] | None = None, next_turn_id: int = 1) -> Session:
         setup = SessionSetup(
-            session_id=f"s{len(sessions)}", principal="alice", history=history or [], greet=False
+            session_id=f"s{len(sessions)}",
+            principal="alice",
+            history=history or [],
+            greet=False,
+            turns=Turns(first_id=next_turn_id),
         )
         engine = LocalEngine(models, LocalEngineSettings(), setup, default_tools())
         await engine.start()
@@ -102,14 +106,13 @@ async def test_a_handover_does_not_greet_and_goes_on_with_the_conversation(
         m.HistoryTurn(role=m.Role.USER, text="How do I keep my data secure?"),
         m.HistoryTurn(role=m.Role.ASSISTANT, text=security.answers[0]),
     ]
-    before = int(time.time())
-    session = await open_session(history=history)
+    session = await open_session(history=history, next_turn_id=7)
     await session.engine.push_text("Tell me more.")
     await session.until(is_audio)
     started = session.shown()[0]
     assert isinstance(started, m.TurnStarted)
     assert started.role is m.Role.USER
-    assert started.turn_id >= before  # above any id the session used on its old worker
+    assert started.turn_id == 7  # where the edge said the session's turns go on, above the old ones
     planned = next(
         e for e in session.shown() if isinstance(e, m.Transcript) and e.stage is m.Stage.SPECULATIVE
     )

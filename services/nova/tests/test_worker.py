@@ -113,7 +113,7 @@ async def test_a_claim_and_a_resume_say_what_the_engine_can_do(
     assert (await start(edge_bus, sid)).capabilities == ["text_input"]  # the repeated claim too
     resume = m.Control(kind=m.ControlKind.RESUME, token=claim.resume_token, principal="alice", conn_id="c2")
     reply: m.ControlReply = await edge_bus.request(channels.IN_CONTROL, resume, session_id=sid, timeout=2)
-    assert reply == m.ControlReply(ok=True, capabilities=["text_input"])
+    assert reply == m.ControlReply(ok=True, capabilities=["text_input"], next_turn_id=1)
 
 
 async def test_loopback_echoes_unchanged_with_sequence_numbers(

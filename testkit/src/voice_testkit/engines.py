@@ -93,9 +93,10 @@ def chunk_is_late(pcm: bytes) -> bool:
 
 
 class ScriptedEngine(QueuedEngine):
-    def __init__(self) -> None:
-        super().__init__()
-        self._turn = 0
+    """Turn ids come from the session's ledger (``setup.turns``), as for every engine."""
+
+    def __init__(self, setup: SessionSetup) -> None:
+        super().__init__(setup.turns)
         self._user_turn: int | None = None
         self._speaking: asyncio.Task[None] | None = None
         self._cut = asyncio.Event()
@@ -109,45 +110,37 @@ class ScriptedEngine(QueuedEngine):
         if command == "speak":
             turn, self._user_turn = self._user_turn, None
             if turn is None:
-                self._turn += 1
-                turn = self._turn
+                turn = self.turns.open(m.Role.ASSISTANT)
+            else:
+                self.turns.assistant_speaks(turn)
             self._cut = asyncio.Event()
             self._speaking = asyncio.create_task(self._speak(turn, int(argument or "50")))
         elif command == "user":
-            self._turn += 1
-            self._user_turn = self._turn
-            self.emit(m.Transcript(turn_id=self._turn, role=m.Role.USER, text=argument, stage=m.Stage.FINAL))
+            self._user_turn = self.turns.open(m.Role.USER)
+            self.emit(
+                m.Transcript(turn_id=self._user_turn, role=m.Role.USER, text=argument, stage=m.Stage.FINAL)
+            )
+            self.turns.end(self._user_turn, m.Role.USER)
         elif command == "interrupt":
             self._cut.set()
         elif command == "fail":
             self.emit(m.ErrorEvent(code="scripted_failure", message="asked to fail", fatal=True))
 
     async def _speak(self, turn_id: int, chunks: int) -> None:
-        self.emit(m.TurnStarted(turn_id=turn_id, role=m.Role.ASSISTANT))
         said = f"turn {turn_id} with {chunks} chunks"
         self.emit(m.Transcript(turn_id=turn_id, role=m.Role.ASSISTANT, text=said, stage=m.Stage.SPECULATIVE))
         for index in range(chunks):
             if self._cut.is_set():
-                self.emit(m.Interrupted(turn_id=turn_id))
+                self.turns.interrupt(turn_id)
                 for late in range(LATE_CHUNKS):
                     self.emit(m.AudioOut(turn_id=turn_id, pcm=chunk(turn_id, index + late, late=True)))
-                self.emit(
-                    m.Transcript(
-                        turn_id=turn_id,
-                        role=m.Role.ASSISTANT,
-                        text=said,
-                        stage=m.Stage.FINAL,
-                        interrupted=True,
-                    )
-                )
-                self.emit(
-                    m.TurnEnded(turn_id=turn_id, role=m.Role.ASSISTANT, reason=m.TurnEndReason.INTERRUPTED)
-                )
+                self.turns.final(turn_id, said)
+                self.turns.end(turn_id, m.Role.ASSISTANT)
                 return
             self.emit(m.AudioOut(turn_id=turn_id, pcm=chunk(turn_id, index)))
             await asyncio.sleep(0.02)
-        self.emit(m.Transcript(turn_id=turn_id, role=m.Role.ASSISTANT, text=said, stage=m.Stage.FINAL))
-        self.emit(m.TurnEnded(turn_id=turn_id, role=m.Role.ASSISTANT))
+        self.turns.final(turn_id, said)
+        self.turns.end(turn_id, m.Role.ASSISTANT)
 
     async def close(self) -> None:
         if self._speaking is not None:
@@ -159,8 +152,8 @@ class GreetingScriptedEngine(ScriptedEngine):
     """The scripted engine that opens the session with a greeting turn, as real assistants do."""
 
     async def start(self) -> None:
-        self._turn += 1
-        self._speaking = asyncio.create_task(self._speak(self._turn, GREETING_CHUNKS))
+        turn = self.turns.open(m.Role.ASSISTANT)
+        self._speaking = asyncio.create_task(self._speak(turn, GREETING_CHUNKS))
 
 
 class ScriptedFactory(EngineFactory):
@@ -174,7 +167,7 @@ class ScriptedFactory(EngineFactory):
         _babble()  # made once per worker, before the first session
 
     def create(self, setup: SessionSetup) -> Engine:
-        return self.engine()
+        return self.engine(setup)
 
 
 class GreetingScriptedFactory(ScriptedFactory):

@@ -116,6 +116,13 @@ class Stack:
         self.http_ports[name] = port
         return self._start(name, Service.TRANSCRIPTS, port, {"TRANSCRIPTS_HTTP_PORT": str(port), **env}, wait)
 
+    def start_recordings(self, name: str = "recordings", *, wait: bool = True, **env: str) -> ManagedProcess:
+        """The recordings service (NATS object store unless ``RECORDINGS_STORAGE`` says otherwise).
+        Restarting it under the same name keeps its port."""
+        port = self.http_ports.get(name) or free_port()
+        self.http_ports[name] = port
+        return self._start(name, Service.RECORDINGS, port, {"RECORDINGS_HTTP_PORT": str(port), **env}, wait)
+
     def service_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.http_ports[name]}"
 

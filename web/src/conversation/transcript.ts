@@ -30,6 +30,9 @@ export function shownText(turn: TranscriptTurn): { final: string; speculative: s
   return { final: turn.finalText, speculative: turn.pending.join(" ") };
 }
 
+/** The line of (role, turn id). Turn ids name one turn for the session's whole life, across
+ * handovers to other workers and resumes (the server's turn ledger hands them out), so the lines
+ * are one session-long map from turn id to line: a new id is always a new line. */
 function findTurn(turns: TranscriptTurn[], role: Role, turnId: number): number {
   for (let i = turns.length - 1; i >= 0; i--) {
     const t = turns[i]!;

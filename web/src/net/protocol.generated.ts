@@ -179,6 +179,10 @@ export interface SessionEvent {
    * Unix seconds when the bearer token expires; absent for API keys
    */
   expiresAt?: number;
+  /**
+   * The conversation is recorded: the client shows it (audio and transcript)
+   */
+  recorded?: boolean;
 }
 /**
  * The user interrupted: flush playback now. No audio of that turn follows.

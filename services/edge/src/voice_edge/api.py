@@ -1,7 +1,9 @@
 """``/api``: what the web app asks the edge over plain HTTP, same-origin.
 
 - ``GET /api/config``: which sign-in modes exist (asked of the auth service over ``auth.config``),
-  how to open the WebSocket, and the avatar model the operator configured (or null).
+  how to open the WebSocket, the avatar model the operator configured (or null), and whether
+  conversations are recorded (``recording``: whether a client may opt out, where the recordings
+  API is; or null).
 - ``POST /api/dev/token`` ``{"username": "..."}``: a short-lived JWT from the auth service's dev
   issuer (``auth.dev.token``), for the web app's dev sign-in; 404 when the dev issuer is off.
 """
@@ -30,10 +32,17 @@ def _unavailable() -> JSONResponse:
     )
 
 
-def api_router(bus: Callable[[], Bus], *, timeout: float, avatar_model: str | None = None) -> APIRouter:
+def api_router(
+    bus: Callable[[], Bus],
+    *,
+    timeout: float,
+    avatar_model: str | None = None,
+    recording: dict[str, Any] | None = None,
+) -> APIRouter:
     """``bus()`` gives the edge's connection (raises voice_proto.BusError before it connects);
     ``timeout``: seconds to wait for the auth service's answer; ``avatar_model``: the URL of the
-    operator's avatar model (EdgeSettings.avatar_url), None for the web app's built-in head."""
+    operator's avatar model (EdgeSettings.avatar_url), None for the web app's built-in head;
+    ``recording``: ``{"optOut": bool, "url": str}`` when conversations are recorded, else None."""
     router = APIRouter(prefix="/api")
 
     @router.get("/config")
@@ -64,6 +73,7 @@ def api_router(bus: Callable[[], Bus], *, timeout: float, avatar_model: str | No
                     "credential": ["bearer.<jwt>", "key.<api-key>"],
                 },
                 "avatar": {"model": avatar_model} if avatar_model else None,
+                "recording": recording,
             },
             headers={"Cache-Control": "no-store"},
         )

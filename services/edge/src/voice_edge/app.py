@@ -29,7 +29,16 @@ def create_app(settings: EdgeSettings, edge: Edge | None = None) -> FastAPI:
     )
     app.state.edge = edge
     app.include_router(
-        api_router(edge.connected_bus, timeout=settings.auth_timeout, avatar_model=settings.avatar_url())
+        api_router(
+            edge.connected_bus,
+            timeout=settings.auth_timeout,
+            avatar_model=settings.avatar_url(),
+            recording=(
+                {"optOut": settings.recording_opt_out, "url": settings.recordings_url}
+                if settings.recording
+                else None
+            ),
+        )
     )
 
     @app.websocket("/ws")

@@ -137,7 +137,8 @@ class Edge:
                 Refused.RESUME,
             )
             return
-        session = EdgeSession(ws, self.bus, self.settings, offer, identity, self.auth)
+        recorded = self.settings.records(ws.query_params.get("record"))
+        session = EdgeSession(ws, self.bus, self.settings, offer, identity, self.auth, recorded=recorded)
         self.sessions.add(session)
         try:
             await session.run(resume)

@@ -187,6 +187,9 @@ class SessionEvent(msgspec.Struct, tag="session", tag_field="event", rename="cam
         Annotated[float, Meta(description="Unix seconds when the bearer token expires; absent for API keys")]
         | UnsetType
     ) = UNSET
+    recorded: Annotated[
+        bool, Meta(description="The conversation is recorded: the client shows it (audio and transcript)")
+    ] = False
 
 
 class AuthEvent(msgspec.Struct, tag="auth", tag_field="event", rename="camel"):
@@ -282,10 +285,15 @@ def media_event(pcm: bytes) -> str:
 
 
 def session_event(
-    session_id: str, resume_token: str, capabilities: list[str], expires_at: float = 0.0
+    session_id: str,
+    resume_token: str,
+    capabilities: list[str],
+    expires_at: float = 0.0,
+    *,
+    recorded: bool = False,
 ) -> str:
     """``capabilities``: the owning worker's (``Capability`` values); ``expiresAt``: when the
-    session's bearer token expires (absent for API keys)."""
+    session's bearer token expires (absent for API keys); ``recorded``: the session is recorded."""
     return encode(
         SessionEvent(
             session_id,
@@ -294,6 +302,7 @@ def session_event(
             m.OUTPUT_RATE,
             capabilities=capabilities,
             expires_at=expires_at or UNSET,
+            recorded=recorded,
         )
     )
 

@@ -55,8 +55,12 @@ class EdgeSession:
         identity: m.ValidateReply,
         auth: AuthClient,
         clock: Clock = SYSTEM_CLOCK,
+        *,
+        recorded: bool = False,
     ) -> None:
         self.ws = ws
+        #: The session is recorded (the deployment records, and the client did not opt out).
+        self.recorded = recorded
         self.bus = bus
         self.settings = settings
         self.offer = offer
@@ -65,7 +69,9 @@ class EdgeSession:
         self.id = ""
         self.resume_token = ""
         self.history: deque[m.HistoryTurn] = deque(maxlen=settings.history_turns)
-        self.interrupted: set[int] = set()
+        #: The highest turn id seen on this session (its worker's ledger numbers turns; a worker
+        #: that takes the session over goes on above it: ``SessionStart.next_turn_id``).
+        self.last_turn_id = 0
         self._clock = clock
         self._log = log.bind(conn_id=self.conn_id, principal=identity.principal)
         source = ws.client.host if ws.client else ""
@@ -137,7 +143,13 @@ class EdgeSession:
             )
             await self.ws.accept(subprotocol=self.offer.selected)
             await self._send_text(
-                p.session_event(self.id, self.resume_token, capabilities, self.credentials.bearer_expiry())
+                p.session_event(
+                    self.id,
+                    self.resume_token,
+                    capabilities,
+                    self.credentials.bearer_expiry(),
+                    recorded=self.recorded,
+                )
             )
             self._ready.set()
             request = await self._serve()
@@ -155,6 +167,8 @@ class EdgeSession:
             resume_token=self.resume_token,
             history=list(self.history),
             greet=not handover,
+            next_turn_id=self.last_turn_id + 1,
+            recorded=self.recorded,
         )
 
     async def _start(self) -> list[str] | None:
@@ -211,6 +225,7 @@ class EdgeSession:
             return None
         self.resume_token = self.offer.resume_token
         placed(Placement.RESUMED)
+        self.last_turn_id = max(self.last_turn_id, reply.next_turn_id - 1)
         self._log.info("session resumed", session_id=self.id)
         return reply.capabilities
 
@@ -349,14 +364,22 @@ class EdgeSession:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
 
+    # No guard against audio of interrupted turns here: the worker's turn ledger is the one place
+    # that drops it, before it is published, and one subscription delivers in publishing order.
+
     async def _on_out_audio(self, audio: m.AudioOut, delivery: Delivery) -> None:
-        if audio.turn_id in self.interrupted:
-            return  # still in flight when the user barged in
+        self._saw_turn(audio.turn_id)
         self.turn_spans.audio_out(audio, delivery)
         await self._send(self.codec.audio_out(audio.pcm))
 
+    def _saw_turn(self, turn_id: int) -> None:
+        if turn_id > self.last_turn_id:
+            self.last_turn_id = turn_id
+
     async def _on_out_event(self, event: m.OutEvent, delivery: Delivery) -> None:
         self.turn_spans.event(event, delivery)
+        if (turn_id := getattr(event, "turn_id", 0)) > 0:
+            self._saw_turn(turn_id)
         match event:
             case m.Heartbeat():
                 self.worker.heartbeat()
@@ -370,8 +393,6 @@ class EdgeSession:
                         CloseRequest(p.Close.TAKEN_OVER, "session resumed elsewhere", Outcome.TAKEN_OVER)
                     )
                 return
-            case m.Interrupted():
-                self.interrupted.add(event.turn_id)
         rendered = p.out_event(event)
         if rendered is not None:
             await self._send_text(rendered)
@@ -379,6 +400,7 @@ class EdgeSession:
             self.request_close(CloseRequest(p.Close.INTERNAL_ERROR, "session failed", Outcome.FAILED))
 
     async def _on_transcript(self, transcript: m.Transcript, _delivery: Delivery) -> None:
+        self._saw_turn(transcript.turn_id)
         if transcript.stage is m.Stage.FINAL and transcript.text:
             self.history.append(m.HistoryTurn(role=transcript.role, text=transcript.text))
         await self._send_text(p.transcript_event(transcript))

@@ -51,6 +51,19 @@ class EdgeSettings(ServiceSettings, RecordsStreamSettings):
     #: The avatar the web app shows: a file in ``avatar_dir``, or an http(s) URL; empty for the
     #: web app's built-in head.
     avatar_model: str = ""
+    #: This deployment records conversations (the recordings service runs): the client is told so
+    #: in the ``session`` event and /api/config.
+    recording: bool = False
+    #: A client may ask not to be recorded (``/ws?record=off``); off: every session is recorded.
+    recording_opt_out: bool = False
+    #: Where the web app finds the recordings API (its origin); empty: this origin (an Ingress
+    #: routes /api/recordings to the recordings service).
+    recordings_url: str = ""
+
+    def records(self, asked: str | None) -> bool:
+        """Whether a session is recorded, given its ``?record=`` query (``off`` opts out where allowed)."""
+        opted_out = self.recording_opt_out and (asked or "").lower() in ("off", "0", "false", "no")
+        return self.recording and not opted_out
 
     @model_validator(mode="after")
     def _avatar_model_has_a_home(self) -> EdgeSettings:

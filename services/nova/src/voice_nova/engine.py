@@ -3,10 +3,13 @@
 An engine takes the user's audio (PCM16LE mono 16 kHz), typed text and end-of-utterance hints, and
 yields what the model produces as bus payloads without their sequence numbers: ``AudioOut``,
 ``Transcript`` and the out events (``Interrupted``, ``TurnStarted``, ``TurnEnded``, ``ToolCall``,
-``Usage``, ``ErrorEvent``). The worker stamps sequence numbers, drops audio of interrupted turns,
-and publishes.
+``Usage``, ``ErrorEvent``). The worker stamps sequence numbers and publishes.
 
-Turn ids: the user's utterance and the assistant's answer to it share one turn id; ids grow.
+Turns belong to the session's :class:`~voice_nova.turns.Turns` ledger (``SessionSetup.turns``),
+not to the engine: an engine opens, interrupts and ends turns through it and uses the ids it hands
+out (the user's utterance and the assistant's answer to it share one), and never numbers turns by
+itself. The ledger's ids grow for the session's whole life, across workers; it also drops audio of
+interrupted turns.
 
 Engines are made by an :class:`EngineFactory`, created once per worker process with an
 :class:`EngineContext`, which loads the models (or clients) that all of the worker's sessions
@@ -27,6 +30,7 @@ from typing import Any
 from voice_proto import messages as m
 
 from .tools import ToolRegistry, default_tools
+from .turns import Turns
 
 #: The entry-point group that names engine factories (``NOVA_ENGINE=<name>``).
 ENGINES_GROUP = "voice_nova.engines"
@@ -70,6 +74,10 @@ class SessionSetup:
     history: list[m.HistoryTurn] = field(default_factory=list)
     #: Speak first when the session opens (off on handover).
     greet: bool = True
+    #: The session's turn ledger (ids continue from ``SessionStart.next_turn_id``).
+    turns: Turns = field(default_factory=Turns)
+    #: False when the user opted out of recording (said on the session's lifecycle).
+    recorded: bool = True
     #: Where the engine reports the end of the user's speech (see :class:`SpeechMarks`).
     marks: SpeechMarks = field(default_factory=SpeechMarks)
 
@@ -104,13 +112,16 @@ class QueuedEngine(Engine):
 
     ``start``, ``push_text`` and ``end_of_utterance`` do nothing unless overridden (an engine that
     takes typed text or the client's end of utterance says so in its factory's capabilities).
+    ``turns`` is the session's ledger; its events go out through ``emit``, in order with the rest.
     """
 
     _CLOSED: Any = object()
 
-    def __init__(self) -> None:
+    def __init__(self, turns: Turns | None = None) -> None:
         self._events: asyncio.Queue[Any] = asyncio.Queue()
         self._closed = False
+        self.turns = turns if turns is not None else Turns()
+        self.turns.bind(self.emit)
 
     async def start(self) -> None:
         pass

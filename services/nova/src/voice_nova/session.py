@@ -89,9 +89,6 @@ class WorkerSession:
             kind=trace.SpanKind.CONSUMER,
             attributes={Attr.SESSION_ID: self.id, Attr.SESSION_HANDOVER: handover, Attr.WORKER_ID: worker_id},
         )
-        self.turns = TurnTrace(
-            session_id=self.id, engine=engine_name, session_span=self._span, marks=setup.marks, model=model
-        )
         self._headers = headers_for(trace.set_span_in_context(self._span))
         # Bound here, not taken from the current span: handlers run in the bus's tasks.
         self._log = self._log.bind(trace_id=trace_id_hex(trace.set_span_in_context(self._span)))
@@ -99,7 +96,13 @@ class WorkerSession:
         self._pump_task: asyncio.Task[None] | None = None
         self._expiry_task: asyncio.Task[None] | None = None
         self._finishing: asyncio.Task[None] | None = None
-        self._interrupted: set[int] = set()
+        #: The session's turn ledger, shared with the engine: the one audio guard.
+        self.turns = setup.turns
+        #: Its telemetry: a trace per turn, the turn metrics.
+        self.turn_trace = TurnTrace(
+            session_id=self.id, engine=engine_name, session_span=self._span, marks=setup.marks, model=model
+        )
+        self.turns.observe(self.turn_trace.on_turn)
         self._audio_seq = 0
         self._event_seq = 0
         self._transcript_seq = 0
@@ -144,7 +147,7 @@ class WorkerSession:
     async def _on_text(self, text: m.TextIn, _delivery: Delivery) -> None:
         self._last_input = time.monotonic()
         if self.state is not State.ENDED:
-            self.turns.text_arrived()
+            self.turn_trace.text_arrived()
             await self.engine.push_text(text.text)
 
     def edge_silent_for(self) -> float:
@@ -155,7 +158,7 @@ class WorkerSession:
         self._last_input = time.monotonic()
         match control.kind:
             case m.ControlKind.END_OF_UTTERANCE:
-                self.turns.utterance_ended()
+                self.turn_trace.utterance_ended()
                 await self.engine.end_of_utterance()
             case m.ControlKind.HANGUP:
                 self._finish_soon(control.reason or m.EndReason.HANGUP)
@@ -198,7 +201,7 @@ class WorkerSession:
         await self._publish_event(m.Resumed(conn_id=control.conn_id))
         await self._lifecycle(m.LifecycleKind.RESUMED)
         self._log.info("client resumed")
-        return m.ControlReply(ok=True, capabilities=self.capabilities)
+        return m.ControlReply(ok=True, capabilities=self.capabilities, next_turn_id=self.turns.next_id)
 
     # --- output -------------------------------------------------------------------------------
 
@@ -214,11 +217,11 @@ class WorkerSession:
             self._finish_soon(m.EndReason.ENGINE_ERROR)
 
     async def _publish(self, event: EngineEvent) -> None:
-        if isinstance(event, m.AudioOut) and event.turn_id in self._interrupted:
+        if isinstance(event, m.AudioOut) and not self.turns.admit(event):
             return  # the user barged in: nothing more of this turn reaches the client
-        self.turns.observe(event)
+        self.turn_trace.observe(event)
         # A turn's messages carry its trace, the rest the session's.
-        headers = self.turns.headers(event) or self._headers
+        headers = self.turn_trace.headers(event) or self._headers
         match event:
             case m.AudioOut():
                 self._audio_seq += 1
@@ -228,9 +231,6 @@ class WorkerSession:
                 self._transcript_seq += 1
                 event.seq = self._transcript_seq
                 await self._bus.publish(channels.TRANSCRIPT, event, session_id=self.id, headers=headers)
-            case m.Interrupted():
-                self._interrupted.add(event.turn_id)
-                await self._publish_event(event, headers)
             case m.ErrorEvent(fatal=True):
                 await self._publish_event(event)
                 self._finish_soon(m.EndReason.ENGINE_ERROR)
@@ -250,7 +250,12 @@ class WorkerSession:
 
     async def _lifecycle(self, kind: m.LifecycleKind, reason: str = "") -> None:
         message = m.Lifecycle(
-            kind=kind, principal=self.setup.principal, worker_id=self.worker_id, reason=reason, at=time.time()
+            kind=kind,
+            principal=self.setup.principal,
+            worker_id=self.worker_id,
+            reason=reason,
+            at=time.time(),
+            recorded=self.setup.recorded,
         )
         await self._bus.publish(channels.LIFECYCLE, message, session_id=self.id, headers=self._headers)
 
@@ -284,7 +289,7 @@ class WorkerSession:
             case Ending.SUPERSEDED:
                 self._span.set_attribute(Attr.SESSION_END_REASON, reason)
                 self._log.info("session taken over by another worker")
-        self.turns.close(failed=reason == m.EndReason.ENGINE_ERROR)
+        self.turn_trace.close(failed=reason == m.EndReason.ENGINE_ERROR)
         self._span.end()
         self._on_finished(self)
 

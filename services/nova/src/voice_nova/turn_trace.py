@@ -1,16 +1,16 @@
-"""Turn timing and per-turn traces, as an observer of a session's engine events, whatever the engine.
+"""Turn timing and per-turn traces: an observer of the session's turn ledger, whatever the engine.
 
-:class:`TurnTrace` sees every event the worker publishes (``observe``, before it goes out) and the
-input the worker hands the engine (``text_arrived``, ``utterance_ended``). Per turn it makes one
-trace of its own, linked to the session's: a ``turn`` span (``session.id``, ``turn.id``,
-``turn.interrupted``, ``turn.outcome``, ``turn.first_audio_ms``) with the engine's stages below it
-(a pipeline's endpointing, speech-to-text, responder and synthesis; a speech-to-speech model's
-``nova.model`` span with the gen_ai conventions) and the tool calls. Messages of the turn carry its
-trace context (``headers``), so the edge's spans and ``transcripts.store`` of the turn's records
-join the same trace. It records ``voice_turn_first_audio_seconds`` once per answered user turn and
-``voice_turns_total`` once per turn.
-
-The turn ledger (one owner of turn ids) can feed ``observe`` the same events.
+:class:`TurnTrace` hears the ledger's moments (``on_turn``: a turn opened, the assistant speaks, its
+first audio, an interruption, a side ended), the engine events the worker publishes (``observe``:
+the user's FINAL transcript, tool calls, token usage, a fatal error) and the input the worker hands
+the engine (``text_arrived``, ``utterance_ended``). Per turn it makes one trace of its own, linked
+to the session's: a ``turn`` span (``session.id``, ``turn.id``, ``turn.interrupted``,
+``turn.outcome``, ``turn.first_audio_ms``) with the engine's stages below it (a pipeline's
+endpointing, speech-to-text, responder and synthesis; a speech-to-speech model's ``nova.model`` span
+with the gen_ai conventions) and the tool calls. Messages of the turn carry its trace context
+(``headers``), so the edge's spans and ``transcripts.store`` of the turn's records join the same
+trace. It records ``voice_turn_first_audio_seconds`` once per user turn whose answer began to play
+and ``voice_turns_total`` once per turn.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from voice_proto.telemetry_names import (
 from voice_proto.tracecontext import headers_for
 
 from .engine import EngineEvent, SpeechMarks
+from .turns import TurnEvent, TurnMoment
 
 log = structlog.get_logger("voice_nova.turns")
 tracer = trace.get_tracer("voice_nova.turns")
@@ -111,48 +112,47 @@ class TurnTrace:
         turn = self._turns.get(turn_id) if turn_id is not None else None
         return turn.headers if turn is not None else None
 
-    def observe(self, event: EngineEvent) -> None:
-        now = time.monotonic()
-        if isinstance(event, m.TurnStarted):
-            started = self._turns.get(event.turn_id) or self._open(event.turn_id, event.role, now)
-            if event.role is m.Role.ASSISTANT and not started.assistant_at:
-                started.assistant_at = now
-            return
-        if isinstance(event, m.Usage):
-            if self._latest is not None:
-                self._latest.input_tokens += event.input_tokens
-                self._latest.output_tokens += event.output_tokens
-            return
-        if isinstance(event, m.ErrorEvent):
-            if event.fatal:
-                self.close(failed=True)
+    def on_turn(self, event: TurnEvent) -> None:
+        """A moment of the ledger (see voice_nova.turns); the turn's span opens and closes here."""
+        at = event.at
+        if event.moment is TurnMoment.OPENED:
+            self._open(event.turn_id, event.role, at)
             return
         turn = self._turns.get(event.turn_id)
         if turn is None:
-            if getattr(event, "role", None) is not m.Role.USER:
-                return
-            # An engine that reports the user's words without announcing the turn first.
-            turn = self._open(event.turn_id, m.Role.USER, now)
-        match event:
-            case m.Transcript(role=m.Role.USER, stage=m.Stage.FINAL):
-                turn.user_final_at = now
-                turn.input_end = turn.input_end or self._input_end(turn)
-            case m.TurnEnded(role=m.Role.USER):
+            return
+        match event.moment:
+            case TurnMoment.ASSISTANT_SPEAKING:
+                turn.assistant_at = turn.assistant_at or at
+            case TurnMoment.FIRST_AUDIO:
+                turn.first_audio_at = self._answered_at = at
+                self._first_audio(turn)
+            case TurnMoment.INTERRUPTED:
+                turn.interrupted = True
+            case TurnMoment.ENDED if event.role is m.Role.USER:
                 turn.user_end_reason = event.reason
-                turn.user_final_at = turn.user_final_at or now
+                turn.user_final_at = turn.user_final_at or at
                 turn.input_end = turn.input_end or self._input_end(turn)
                 turn.failed |= event.reason == m.TurnEndReason.ERROR
-            case m.AudioOut() if not turn.first_audio_at:
-                turn.first_audio_at = self._answered_at = now
-                self._first_audio(turn)
-            case m.ToolCall():
-                self._tool(turn, event)
-            case m.Interrupted():
-                turn.interrupted = True
-            case m.TurnEnded(role=m.Role.ASSISTANT):
+            case TurnMoment.ENDED:
                 turn.interrupted |= event.reason == m.TurnEndReason.INTERRUPTED
                 turn.failed |= event.reason == m.TurnEndReason.ERROR
-                self._close(turn, now)
+                self._close(turn, at)
+
+    def observe(self, event: EngineEvent) -> None:
+        """An engine event the worker is about to publish."""
+        match event:
+            case m.Usage() if self._latest is not None:
+                self._latest.input_tokens += event.input_tokens
+                self._latest.output_tokens += event.output_tokens
+            case m.ErrorEvent(fatal=True):
+                self.close(failed=True)
+            case m.Transcript(role=m.Role.USER, stage=m.Stage.FINAL) if event.turn_id in self._turns:
+                turn = self._turns[event.turn_id]
+                turn.user_final_at = time.monotonic()
+                turn.input_end = turn.input_end or self._input_end(turn)
+            case m.ToolCall() if event.turn_id in self._turns:
+                self._tool(self._turns[event.turn_id], event)
 
     def close(self, *, failed: bool = False) -> None:
         """The session stops here: turns still open end now."""

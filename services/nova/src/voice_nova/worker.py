@@ -16,6 +16,7 @@ from voice_proto.telemetry_names import Metrics
 
 from .engine import EngineFactory, SessionSetup
 from .session import State, WorkerSession
+from .turns import Turns
 
 log = structlog.get_logger("voice_nova.worker")
 _meter = metrics.get_meter("voice_nova")
@@ -113,6 +114,8 @@ class Worker:
             principal=request.principal,
             history=list(request.history),
             greet=request.greet and not request.handover,
+            turns=Turns(first_id=request.next_turn_id),
+            recorded=request.recorded,
         )
         session = WorkerSession(
             self.bus,

@@ -1,9 +1,12 @@
 """Nova's output events turned into the engine's: turns, transcripts, audio, barge-in, tool calls,
 usage; and the conversation's history, kept from the FINAL transcripts.
 
-Turn ids: the user's utterance and the assistant's answer share one. A new turn starts when the
-user speaks (or types) after the assistant said something in the current turn, or when the
+Turn ids come from the session's ledger (:class:`~voice_nova.turns.Turns`); this module only says
+when a turn opens. The user's utterance and the assistant's answer share one. A new turn starts
+when the user speaks (or types) after the assistant said something in the current turn, or when the
 assistant speaks again after it had ended its turn (a greeting, a follow-up after a tool result).
+Nova decides interruptions itself (its barge-in marker, or a content block that ends
+``INTERRUPTED``); the ledger applies them once.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from opentelemetry.context import Context
 from voice_proto import messages as m
 
 from ...engine import EngineEvent
+from ...turns import Turns
 from .audio import Microphone
 from .history import History
 from .outputs import (
@@ -56,12 +60,15 @@ class Conversation:
         emit: Callable[[EngineEvent], None],
         history: History,
         microphone: Microphone,
+        turns: Turns,
         *,
         on_tool_use: Callable[[ToolUse, int], None],
         on_turn_end: Callable[[str], None],
         on_usage: Callable[[UsageDelta], None],
     ) -> None:
+        #: The current turn's id (0: no turn yet on this worker).
         self.turn = 0
+        self.turns = turns
         self.speaker = Speaker.IDLE
         self.history = history
         #: Monotonic time the assistant's latest turn began to speak (0: never).
@@ -75,7 +82,6 @@ class Conversation:
         self._on_usage = on_usage
         self._blocks: dict[str, _Block] = {}
         self._tools: dict[str, ToolUse] = {}
-        self._interrupted: set[int] = set()
         #: Typed text already shown as the user's transcript: Nova's echo of it is not shown again.
         self._echoes: list[str] = []
         self._turn_span: trace.Span | None = None
@@ -90,14 +96,13 @@ class Conversation:
 
     def _new_turn(self, role: m.Role) -> None:
         self._end_turn_span()
-        self.turn += 1
+        self.turn = self.turns.open(role)
         self.speaker = Speaker.IDLE
         self._first_audio = False
         self._user_spoke_at = 0.0
         self._turn_span = tracer.start_span(
             "nova.turn", context=self._parent, attributes={"turn.id": self.turn, "turn.opened_by": role.value}
         )
-        self._emit(m.TurnStarted(turn_id=self.turn, role=role))
 
     def _user_turn(self) -> None:
         if self.turn == 0 or self.speaker is not Speaker.IDLE:
@@ -109,7 +114,7 @@ class Conversation:
         if self.turn == 0 or self.speaker is Speaker.DONE:
             self._new_turn(m.Role.ASSISTANT)  # the assistant opens this turn (and says so)
         else:
-            self._emit(m.TurnStarted(turn_id=self.turn, role=m.Role.ASSISTANT))
+            self.turns.assistant_speaks(self.turn)
         self.speaker = Speaker.SPEAKING
         self.assistant_started_at = time.monotonic()
         self.unanswered_since = 0.0
@@ -118,11 +123,11 @@ class Conversation:
         if self.speaker is not Speaker.SPEAKING:
             return
         self.speaker = Speaker.DONE
-        interrupted = stop_reason == INTERRUPTED or self.turn in self._interrupted
+        interrupted = stop_reason == INTERRUPTED or self.turns.interrupted(self.turn)
         reason = m.TurnEndReason.INTERRUPTED if interrupted else m.TurnEndReason.END_TURN
         if self._turn_span is not None:
             self._turn_span.set_attribute("nova.stop_reason", stop_reason or reason.upper())
-        self._emit(m.TurnEnded(turn_id=self.turn, role=m.Role.ASSISTANT, reason=reason))
+        self.turns.end(self.turn, m.Role.ASSISTANT, reason)
         self._end_turn_span()
         self._on_turn_end(reason)
 
@@ -132,11 +137,9 @@ class Conversation:
             self._turn_span = None
 
     def _interrupt(self) -> None:
-        if self.speaker is Speaker.SPEAKING and self.turn not in self._interrupted:
-            self._interrupted.add(self.turn)
-            self._emit(m.Interrupted(turn_id=self.turn))
-            if self._turn_span is not None:
-                self._turn_span.set_attribute("nova.barge_in", True)
+        applied = self.speaker is Speaker.SPEAKING and self.turns.interrupt(self.turn)
+        if applied and self._turn_span is not None:
+            self._turn_span.set_attribute("nova.barge_in", True)
 
     # --- input the engine reports -----------------------------------------------------------------
 
@@ -252,16 +255,7 @@ class Conversation:
         if start.role == "ASSISTANT" and start.type == "TEXT" and start.stage != "SPECULATIVE":
             text = "".join(block.text).strip()
             if text:
-                interrupted = self.turn in self._interrupted
-                self._emit(
-                    m.Transcript(
-                        turn_id=self.turn,
-                        role=m.Role.ASSISTANT,
-                        text=text,
-                        stage=m.Stage.FINAL,
-                        interrupted=interrupted,
-                    )
-                )
+                self.turns.final(self.turn, text)
                 self.history.add(m.Role.ASSISTANT, text)
             if end.stop_reason in (END_TURN, INTERRUPTED):
                 self._assistant_done(end.stop_reason)

@@ -48,7 +48,7 @@ class BedrockEngine(QueuedEngine):
         tools: ToolRegistry,
         setup: SessionSetup,
     ) -> None:
-        super().__init__()
+        super().__init__(setup.turns)
         self._client = client
         self._settings = settings
         self._tools = tools
@@ -59,6 +59,7 @@ class BedrockEngine(QueuedEngine):
             self.emit,
             History(setup.history),
             self._microphone,
+            self.turns,
             on_tool_use=self._tool_use,
             on_turn_end=self._turn_ended,
             on_usage=self._usage,

@@ -84,7 +84,7 @@ class LocalEngine(QueuedEngine):
         tools: ToolRegistry,
         timezone: str = "UTC",
     ) -> None:
-        super().__init__()
+        super().__init__(setup.turns)
         self._models = models
         self._settings = settings
         self._setup = setup
@@ -93,10 +93,6 @@ class LocalEngine(QueuedEngine):
         self._responder = Responder(timezone)
         self._responder.remember(setup.history)
         self._endpointer: Endpointer | None = None
-        # A session that moved here from another worker continues above every turn id it used
-        # there (the edge remembers interrupted ids), so ids start from the clock.
-        handover = bool(setup.history) or not setup.greet
-        self._turn = int(time.time()) if handover else 0
         self._answer: _Answer | None = None
         #: Turn id of the user's utterance in progress, once it is confirmed as speech.
         self._user_turn: int | None = None
@@ -121,7 +117,7 @@ class LocalEngine(QueuedEngine):
             threshold=s.vad_threshold,
         )
         if self._setup.greet:
-            self._begin(_Answer(self._next_turn()), self._greet)
+            self._begin(_Answer(self.turns.open(m.Role.ASSISTANT), started=True), self._greet)
 
     async def push_audio(self, pcm: bytes) -> None:
         if self._closed or self._endpointer is None:
@@ -139,8 +135,7 @@ class LocalEngine(QueuedEngine):
             return
         self._interrupt()
         self._carry = None
-        turn = self._next_turn()
-        self.emit(m.TurnStarted(turn_id=turn, role=m.Role.USER))
+        turn = self.turns.open(m.Role.USER)
         self._heard(turn, text, m.TurnEndReason.END_TURN)
         self._begin(_Answer(turn), lambda answer: self._reply(answer, self._responder.respond(text)))
 
@@ -167,10 +162,6 @@ class LocalEngine(QueuedEngine):
     def _assistant_busy(self) -> bool:
         return self._answer is not None and self._answer.running
 
-    def _next_turn(self) -> int:
-        self._turn += 1
-        return self._turn
-
     def _confirm_speech(self, voiced_ms: int | None = None) -> None:
         """Speech long enough becomes the user's turn; while the assistant speaks it must be long
         enough to interrupt, and shorter sounds (a backchannel, a cough) are let go."""
@@ -190,8 +181,7 @@ class LocalEngine(QueuedEngine):
         if continued is not None:
             self._user_turn = continued  # the same turn goes on: its start was already announced
             return
-        self._user_turn = self._next_turn()
-        self.emit(m.TurnStarted(turn_id=self._user_turn, role=m.Role.USER))
+        self._user_turn = self.turns.open(m.Role.USER)
 
     def _on_endpoint(self, event: EndpointEvent) -> None:
         match event:
@@ -263,7 +253,7 @@ class LocalEngine(QueuedEngine):
                 m.ErrorEvent(code="local_engine_error", message="the assistant could not answer that turn")
             )
             role = m.Role.ASSISTANT if answer.started else m.Role.USER
-            self.emit(m.TurnEnded(turn_id=answer.turn_id, role=role, reason=m.TurnEndReason.ERROR))
+            self.turns.end(answer.turn_id, role, m.TurnEndReason.ERROR)
 
     async def _greet(self, answer: _Answer) -> None:
         await self._say(answer, self._responder.greeting())
@@ -279,7 +269,7 @@ class LocalEngine(QueuedEngine):
         answer.user_audio = None
         too_long = ended.reason is EndReason.TOO_LONG
         if not text:
-            self.emit(m.TurnEnded(turn_id=answer.turn_id, role=m.Role.USER, reason=m.TurnEndReason.EMPTY))
+            self.turns.end(answer.turn_id, m.Role.USER, m.TurnEndReason.EMPTY)
             if ended.voiced_ms >= _MUMBLE_MS or too_long:
                 await self._say(answer, _NOT_HEARD)
             return
@@ -293,7 +283,7 @@ class LocalEngine(QueuedEngine):
 
     def _heard(self, turn: int, text: str, reason: m.TurnEndReason) -> None:
         self.emit(m.Transcript(turn_id=turn, role=m.Role.USER, text=text, stage=m.Stage.FINAL))
-        self.emit(m.TurnEnded(turn_id=turn, role=m.Role.USER, reason=reason))
+        self.turns.end(turn, m.Role.USER, reason)
 
     async def _reply(self, answer: _Answer, reply: Reply) -> None:
         self._start_assistant(answer)
@@ -315,7 +305,7 @@ class LocalEngine(QueuedEngine):
     def _start_assistant(self, answer: _Answer) -> None:
         if not answer.started:
             answer.started = True
-            self.emit(m.TurnStarted(turn_id=answer.turn_id, role=m.Role.ASSISTANT))
+            self.turns.assistant_speaks(answer.turn_id)
 
     async def _say(self, answer: _Answer, text: str) -> None:
         """Speak ``text`` sentence by sentence, then wait for the client to finish playing it."""
@@ -337,8 +327,8 @@ class LocalEngine(QueuedEngine):
                 self.emit(m.AudioOut(turn_id=answer.turn_id, pcm=pcm[offset : offset + _CHUNK_BYTES]))
             self._playback_end = starts + len(pcm) / _BYTES_PER_SECOND
         await asyncio.sleep(max(0.0, self._playback_end - loop.time()))
-        self.emit(m.Transcript(turn_id=answer.turn_id, role=m.Role.ASSISTANT, text=text, stage=m.Stage.FINAL))
-        self.emit(m.TurnEnded(turn_id=answer.turn_id, role=m.Role.ASSISTANT))
+        self.turns.final(answer.turn_id, text)
+        self.turns.end(answer.turn_id, m.Role.ASSISTANT)
 
     def _interrupt(self) -> int | None:
         """Stop the assistant's turn in progress and report what of it was heard.
@@ -360,19 +350,7 @@ class LocalEngine(QueuedEngine):
             self.emit(replace(answer.open_tool_call, status=m.ToolCallStatus.FAILED, result=error))
         if answer.started:
             spoken = " ".join(sentence for starts, sentence in answer.sentences if starts <= now)
-            self.emit(m.Interrupted(turn_id=answer.turn_id))
-            self.emit(
-                m.Transcript(
-                    turn_id=answer.turn_id,
-                    role=m.Role.ASSISTANT,
-                    text=spoken,
-                    stage=m.Stage.FINAL,
-                    interrupted=True,
-                )
-            )
-            self.emit(
-                m.TurnEnded(turn_id=answer.turn_id, role=m.Role.ASSISTANT, reason=m.TurnEndReason.INTERRUPTED)
-            )
+            self.turns.cut(answer.turn_id, spoken)
             return None
         if answer.user_audio is not None:
             self._carry = answer.user_audio
