@@ -131,7 +131,9 @@ class TurnTrace:
                 turn.interrupted = True
             case TurnMoment.ENDED if event.role is m.Role.USER:
                 turn.user_end_reason = event.reason
-                turn.user_final_at = turn.user_final_at or at
+                # The ledger's clock: its moments come as the engine decides, the events it queues
+                # (the user's FINAL among them) only as the worker publishes them.
+                turn.user_final_at = at
                 turn.input_end = turn.input_end or self._input_end(turn)
                 turn.failed |= event.reason == m.TurnEndReason.ERROR
             case TurnMoment.ENDED:
@@ -149,7 +151,7 @@ class TurnTrace:
                 self.close(failed=True)
             case m.Transcript(role=m.Role.USER, stage=m.Stage.FINAL) if event.turn_id in self._turns:
                 turn = self._turns[event.turn_id]
-                turn.user_final_at = time.monotonic()
+                turn.user_final_at = turn.user_final_at or time.monotonic()
                 turn.input_end = turn.input_end or self._input_end(turn)
             case m.ToolCall() if event.turn_id in self._turns:
                 self._tool(self._turns[event.turn_id], event)
