@@ -319,7 +319,9 @@ async def test_a_spoken_turn_is_a_trace_of_its_own_with_the_model_span(nova: Nov
     assert model.parent_span_id == turn.span_id
     assert model.attributes["gen_ai.provider.name"] == "aws.bedrock"
     assert model.attributes["gen_ai.request.model"] == "amazon.nova-2-sonic-v1:0"
-    assert {"gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens"} <= set(model.attributes)
+    # The emulator reports the turn's usage after its last content: it still lands on the turn.
+    assert model.attributes["gen_ai.usage.input_tokens"] > 0
+    assert model.attributes["gen_ai.usage.output_tokens"] > 0
     (tool,) = [s for s in spans if s.name == Span.TOOL]
     assert tool.parent_span_id == turn.span_id
     assert (tool.attributes["tool.name"], tool.attributes["tool.ok"]) == ("get_date_and_time", True)

@@ -89,6 +89,8 @@ class TurnTrace:
         self._marks = marks
         self._turns: dict[int, _Turn] = {}
         self._latest: _Turn | None = None
+        #: The latest turn's model span, its end time, its turn: still taking token usage.
+        self._model_span: tuple[trace.Span, int, _Turn] | None = None
         #: Input the worker handed the engine, not yet claimed by a turn.
         self._text_at = 0.0
         self._utterance_end = 0.0
@@ -144,9 +146,18 @@ class TurnTrace:
     def observe(self, event: EngineEvent) -> None:
         """An engine event the worker is about to publish."""
         match event:
-            case m.Usage() if self._latest is not None:
-                self._latest.input_tokens += event.input_tokens
-                self._latest.output_tokens += event.output_tokens
+            case m.Usage():
+                turn = self._latest or (self._model_span[2] if self._model_span else None)
+                if turn is not None:
+                    turn.input_tokens += event.input_tokens
+                    turn.output_tokens += event.output_tokens
+                if self._model_span is not None and turn is self._model_span[2]:
+                    self._model_span[0].set_attributes(
+                        {
+                            Attr.GEN_AI_INPUT_TOKENS: turn.input_tokens,
+                            Attr.GEN_AI_OUTPUT_TOKENS: turn.output_tokens,
+                        }
+                    )
             case m.ErrorEvent(fatal=True):
                 self.close(failed=True)
             case m.Transcript(role=m.Role.USER, stage=m.Stage.FINAL) if event.turn_id in self._turns:
@@ -162,13 +173,21 @@ class TurnTrace:
         for turn in list(self._turns.values()):
             turn.failed |= failed
             self._close(turn, now)
+        self._end_model_span()
 
     # --- turns ------------------------------------------------------------------------------------
+
+    def _end_model_span(self) -> None:
+        if self._model_span is not None:
+            span, end_ns, _turn = self._model_span
+            self._model_span = None
+            span.end(end_ns)
 
     def _open(self, turn_id: int, role: m.Role, now: float) -> _Turn:
         # A turn still open (its answer never came) ends where the next one begins.
         for earlier in list(self._turns.values()):
             self._close(earlier, now)
+        self._end_model_span()
         link = trace.Link(self._session, {Attr.SESSION_ID: self._session_id})
         # An engine that announces the user's turn only once it has heard it all (Nova Sonic) has
         # marked the speech already: the turn starts there, so that its stages fit inside it.
@@ -285,7 +304,16 @@ class TurnTrace:
                 Attr.GEN_AI_OUTPUT_TOKENS: turn.output_tokens,
                 Attr.TURN_ID: turn.id,
             }
-            self._stage(turn, Span.MODEL_STREAM, start, now, attributes)
+            if start <= now:
+                # Ended when the next turn opens (or the session ends): Nova reports a turn's
+                # token usage after the turn's last content, and it belongs on this span.
+                span = tracer.start_span(
+                    Span.MODEL_STREAM,
+                    context=turn.context,
+                    start_time=_epoch_ns(start),
+                    attributes=attributes,
+                )
+                self._model_span = (span, _epoch_ns(now), turn)
             return
         heard = turn.user_final_at
         if turn.opened_by is m.Role.USER and not turn.typed:
