@@ -216,6 +216,9 @@ class TurnTrace:
         self._text_at = 0.0
         self._turns[turn_id] = turn
         self._latest = turn
+        # Logs of the turn carry its id: this runs where the engine opened it, and the tasks it
+        # starts for the turn from here on (an answer, a tool call) inherit the binding.
+        structlog.contextvars.bind_contextvars(turn_id=turn_id)
         return turn
 
     def _input_end(self, turn: _Turn) -> float:
