@@ -93,6 +93,18 @@ class TestErrorEvents:
         await expect_error(client, json.dumps({"type": "text", "text": "blah " * 1000}), "text_too_long")
         await assert_still_echoes(client)
 
+    async def test_text_of_control_characters_only(self, stack: Stack) -> None:
+        client = await open_alice(stack)
+        await expect_error(client, json.dumps({"type": "text", "text": "\u0000\u001b\u0007"}), "empty_text")
+        await assert_still_echoes(client)
+
+    async def test_typed_text_faster_than_allowed(self, stack: Stack) -> None:
+        client = await open_alice(stack)
+        for _ in range(5):  # EDGE_TEXT_BURST
+            await client.send_text("hello")
+        await expect_error(client, json.dumps({"type": "text", "text": "hello"}), "text_rate_limited")
+        await assert_still_echoes(client)
+
     async def test_binary_frame_on_the_json_protocol(self, stack: Stack) -> None:
         client = await open_alice(stack)
         await expect_error(client, b"\x00\x00", "unexpected_binary")

@@ -216,7 +216,8 @@ async def test_silence_alone_makes_no_turn(talk: Conversation) -> None:
 
 async def test_typed_text_is_a_turn_and_cuts_the_greeting(talk: Conversation) -> None:
     await talk.wait_for(lambda e: e.get("event") == "media")
-    await talk.client.send_text("What is a virtual private network?")
+    # Control characters (the reported NUL once failed the turn) are gone before the engine hears it.
+    await talk.client.send_text("What is a\u0000 virtual\tprivate network?")
     await talk.wait_for(lambda e: e.get("event") == "stop" and e["turnId"] == 1)
     heard = await talk.wait_for(lambda e: e.get("event") == "transcript" and e["role"] == "user")
     assert talk.events[heard][1]["text"] == "What is a virtual private network?"
@@ -224,6 +225,17 @@ async def test_typed_text_is_a_turn_and_cuts_the_greeting(talk: Conversation) ->
     exchange = await talk.answer_to(talk.events[heard][1], loop.time(), after=heard)
     assert exchange.turn_id == 2
     check_answer(exchange, Question("", heard=("network",), answer=("network",)))
+    assert not talk.of("error")
+
+    # The edge's longest text, with no sentence end: the answer is as short as for a short one.
+    after = len(talk.events)
+    await talk.client.send_text(("zorp blen quandle fribb " * 100)[:2000])
+    heard = await talk.wait_for(lambda e: e.get("event") == "transcript" and e["role"] == "user", after=after)
+    long = await talk.answer_to(talk.events[heard][1], loop.time(), after=heard)
+    assert long.said.startswith("Sorry, I didn't understand that.")
+    assert len(long.said) < 250
+    assert long.audio_bytes > 0
+    assert not talk.of("error", after=after)
 
 
 async def test_bad_audio_gets_an_answer_or_an_event_never_a_failure(

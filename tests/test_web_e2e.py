@@ -310,6 +310,19 @@ def test_a_server_restart_resumes_the_conversation(
     expect(app.page.get_by_label("Type a message")).to_have_count(0)
     app.shot("resumed")
 
+    # Leaving the page (here a reload) ends the conversation: it does not wait, suspended, for a
+    # resume that a page without a gesture cannot make (services/edge/README.md).
+    app.page.reload()
+    app.wait_until("the worker ends the session as hung up", lambda: _ended_by_hangup(stack, session_id))
+
+
+def _ended_by_hangup(stack: Stack, session_id: str) -> bool:
+    """The worker logged the session's end for the reason ``hangup`` (a drop would suspend it)."""
+    return any(
+        f'"session_id": "{session_id}"' in line and '"reason": "hangup"' in line and "session ended" in line
+        for line in stack.processes["nova"].log_text().splitlines()
+    )
+
 
 def test_clear_messages_when_the_system_says_no(
     fresh_stack: Stack, voice_page: Callable[[Stack], VoicePage]

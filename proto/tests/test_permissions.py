@@ -74,7 +74,7 @@ def test_replies_inboxes_and_the_records_stream() -> None:
     assert "_INBOX.edge.>" in p.permissions(Service.EDGE).subscribe
     assert not any(s.startswith("_INBOX") for s in p.permissions(Service.AUTH).subscribe)
     assert not any(s.startswith("$JS") for s in p.permissions(Service.NOVA).publish)  # no stream access
-    edge_js = [s for s in p.permissions(Service.EDGE).publish if s.startswith("$JS")]
+    edge_js = [s for s in p.permissions(Service.EDGE).publish if s.startswith("$JS") and "KV_" not in s]
     assert edge_js == p.records_api_subjects(p.StreamAccess.ENSURE)
     assert not any("CONSUMER" in s for s in edge_js)
     reader = p.permissions(Service.TRANSCRIPTS).publish
@@ -108,3 +108,11 @@ def test_the_document_is_json_for_nats_conf() -> None:
         "subscribe": {"allow": ["auth.validate", "auth.dev.token", "auth.config"]},
         "allow_responses": True,
     }
+
+
+def test_only_the_edge_reaches_the_session_state_bucket() -> None:
+    put = "$KV.VOICE_SESSIONS.some-session-id"
+    get = "$JS.API.DIRECT.GET.KV_VOICE_SESSIONS.$KV.VOICE_SESSIONS.some-session-id"
+    for service in Service:
+        assert may_publish(service, put) == (service is Service.EDGE), service
+        assert may_publish(service, get) == (service is Service.EDGE), service

@@ -79,6 +79,27 @@ class SessionStart(Message, kw_only=True):
     recorded: bool = True
 
 
+class SessionState(Message, kw_only=True):
+    """What a session needs to move to another edge or worker, kept under its session id in the
+    replicated key-value bucket ``VOICE_SESSIONS`` (see ``voice_proto.session_state``); an edge's
+    in-memory history is a cache of it."""
+
+    principal: str
+    #: The worker that owns the session ("" while none does).
+    owner: str = ""
+    #: The turn id the session's next turn takes (ids stay unique across moves).
+    next_turn_id: int = 0
+    history: list[HistoryTurn] = []
+    #: SHA-256 (hex) of the resume token the client holds: enough to check a resume, useless to
+    #: forge one.
+    resume_token_hash: str = ""
+    #: How far the client was sent its owner's events and transcripts (as ``Control.delivered_*``).
+    delivered_event_seq: int = 0
+    delivered_transcript_seq: int = 0
+    #: Unix time in seconds of the write, from the writer's clock.
+    updated_at: float = 0.0
+
+
 class Capability(StrEnum):
     """What a worker's speech engine does beyond speech in and speech out."""
 
@@ -126,6 +147,9 @@ class TextIn(Message, kw_only=True):
     """Text the user typed instead of speaking."""
 
     text: str
+    #: The edge's count of the session's typed texts (1, 2, ...), acknowledged by the worker's
+    #: ``Heartbeat.text_seq``; 0 when the sender does not count.
+    seq: int = 0
 
 
 class EndReason(StrEnum):
@@ -145,6 +169,11 @@ class EndReason(StrEnum):
     ENGINE_ERROR = "engine_error"
     #: The client's credential expired and was not renewed.
     AUTH_EXPIRED = "auth_expired"
+    #: The client left before it had its session event (during the WebSocket handshake): nobody
+    #: holds its resume token, so the session ends at once.
+    ABANDONED = "abandoned"
+    #: Suspended (its client gone), it gave its place to a live caller on a full worker.
+    EVICTED = "evicted"
 
 
 class ControlKind(StrEnum):
@@ -157,7 +186,9 @@ class ControlKind(StrEnum):
     #: A client reconnected with its resume token (sent as a request; the worker replies).
     RESUME = "resume"
     #: The edge still serves this session (sent every few seconds); when these stop, the edge is
-    #: gone and the worker suspends the session so that the client can resume elsewhere.
+    #: gone and the worker suspends the session so that the client can resume elsewhere. Sent as
+    #: a request it is a probe: the owner answers ``ControlReply(ok=True)`` (the edge asks when
+    #: heartbeats are late; no responders means the owner is gone).
     KEEPALIVE = "keepalive"
     #: Another worker took the session over (handover); any previous owner lets go at once.
     SUPERSEDED = "superseded"
@@ -170,11 +201,17 @@ class Control(Message, kw_only=True):
     token: str = ""
     principal: str = ""
     conn_id: str = ""
-    #: SUPERSEDED only: the worker that owns the session now.
+    #: SUPERSEDED: the worker that owns the session now. RESUME: the worker whose events the
+    #: ``delivered_*`` marks count (the owner when the session's state was last written).
     worker_id: str = ""
     #: HANGUP only: why the session ends when it is not the user's choice (an ``EndReason``,
     #: ``auth_expired``); the worker reports it as the lifecycle's end reason. Empty: ``hangup``.
     reason: Annotated[str, _codes(EndReason, "HANGUP only, one of")] = ""
+    #: CLIENT_GONE, KEEPALIVE and RESUME: the highest ``Event.seq`` and ``Transcript.seq`` of the
+    #: owning worker that the edge has sent on to the client; when the client resumes, the worker
+    #: sends again the turn events and final transcripts that came after (the client missed them).
+    delivered_event_seq: int = 0
+    delivered_transcript_seq: int = 0
 
 
 class ResumeRefusal(StrEnum):
@@ -184,6 +221,8 @@ class ResumeRefusal(StrEnum):
     #: The session has ended.
     EXPIRED = "expired"
     WRONG_PRINCIPAL = "wrong_principal"
+    #: While suspended, the session gave its place on a full worker to a live caller.
+    EVICTED = "evicted"
 
 
 class ControlReply(Message, kw_only=True):
@@ -288,9 +327,17 @@ class ErrorEvent(Event, tag="error", kw_only=True):
 
 
 class Heartbeat(Event, tag="heartbeat", kw_only=True):
-    """Published per session while its worker lives; when heartbeats stop, the edge hands over."""
+    """Published per session while its worker lives; when heartbeats stop, the edge hands over.
+
+    It acknowledges the input received so far: the edge keeps what came after (bounded) and replays
+    it to the next owner when this one dies.
+    """
 
     worker_id: str
+    #: Highest ``AudioIn.seq`` received from the session's current connection.
+    audio_seq: int = 0
+    #: Highest ``TextIn.seq`` received from the session's current connection.
+    text_seq: int = 0
 
 
 class HandoverRequested(Event, tag="handover_requested", kw_only=True):
@@ -307,6 +354,14 @@ class Resumed(Event, tag="resumed", kw_only=True):
     conn_id: str
 
 
+class MissedTranscript(Event, tag="missed_transcript", kw_only=True):
+    """A final transcript sent again to a client that resumed after missing it (while no edge
+    carried its connection). On out.event, not on the durable transcript channel, so that the
+    records keep each transcript once."""
+
+    transcript: Transcript
+
+
 OutEvent = (
     Interrupted
     | TurnStarted
@@ -317,6 +372,7 @@ OutEvent = (
     | Heartbeat
     | HandoverRequested
     | Resumed
+    | MissedTranscript
 )
 
 

@@ -15,7 +15,9 @@ fail when a service uses a channel the table does not give it):
 - JetStream: the API of the records stream (``VOICE_RECORDS``) for the roles that use it: ensuring
   the stream, and for its readers a durable consumer's API and acknowledgements. Nobody else can
   read what the stream keeps. The recorder alone owns the audio stream (``VOICE_AUDIO``), its
-  object store bucket and its catalogue (a key-value bucket), and may reposition its consumers.
+  object store bucket and its catalogue (a key-value bucket), and may reposition its consumers;
+- the session-state bucket (``VOICE_SESSIONS``, ``voice_proto.session_state``) for the roles that
+  carry sessions across processes: ensuring it, reading, writing and deleting entries.
 
 ``python -m voice_proto.permissions --write helm/voice/files/nats-permissions.json`` writes the
 table the Helm chart renders into ``nats.conf``; a test fails when the committed copy disagrees.
@@ -30,6 +32,7 @@ from typing import Any, Final
 
 from .channels import ALL_CHANNELS, Service, covering_wildcard, inbox_prefix
 from .generated import document_command
+from .session_state import SESSIONS_BUCKET, SESSIONS_STREAM
 from .streams import AUDIO_STREAM, RECORDINGS_BUCKET, RECORDINGS_CATALOGUE, RECORDS_STREAM
 
 _JS_API: Final = "$JS.API"
@@ -49,6 +52,21 @@ RECORDS_ACCESS: Final[dict[Service, StreamAccess]] = {
     Service.ANALYTICS: StreamAccess.READ,
     Service.RECORDINGS: StreamAccess.READ,
 }
+
+
+#: Who reads and writes the session-state bucket.
+SESSION_STATE_USERS: Final[frozenset[Service]] = frozenset({Service.EDGE})
+
+
+def session_state_subjects() -> list[str]:
+    """What a user of the session-state bucket publishes to: the bucket's stream API (ensure),
+    direct gets, and its keys (a put or a delete is a publish)."""
+    return [
+        f"{_JS_API}.STREAM.INFO.{SESSIONS_STREAM}",
+        f"{_JS_API}.STREAM.CREATE.{SESSIONS_STREAM}",
+        f"{_JS_API}.DIRECT.GET.{SESSIONS_STREAM}.>",
+        f"$KV.{SESSIONS_BUCKET}.>",
+    ]
 
 
 def records_api_subjects(access: StreamAccess, stream: str = RECORDS_STREAM) -> list[str]:
@@ -132,11 +150,14 @@ def permissions(role: Service) -> Permissions:
         covering = covering_wildcard(session_channels)
         subscribe.append(covering)
         deny = [c.wildcard() for c in ALL_CHANNELS if c not in receives and _within(c.wildcard(), covering)]
-    if requests or role in RECORDS_ACCESS:  # JetStream's API is request/reply too
+    # JetStream's API is request/reply too.
+    if requests or role in RECORDS_ACCESS or role in SESSION_STATE_USERS:
         subscribe.append(f"{inbox_prefix(role)}.>")
     access = RECORDS_ACCESS.get(role)
     if access is not None:
         publish += records_api_subjects(access)
+    if role in SESSION_STATE_USERS:
+        publish += session_state_subjects()
     if role is Service.RECORDINGS:
         publish += recorder_api_subjects()
     return Permissions(

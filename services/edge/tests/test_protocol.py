@@ -45,6 +45,10 @@ def parse(raw: str) -> p.ClientMessage:
     return p.parse_text_frame(raw, max_text_chars=20)
 
 
+def parse_long(raw: str) -> p.ClientMessage:
+    return p.parse_text_frame(raw, max_text_chars=200)
+
+
 def code_of(raw: str) -> p.ErrorCode:
     with pytest.raises(p.ProtocolError) as caught:
         parse(raw)
@@ -60,6 +64,21 @@ class TestClientMessages:
 
     def test_end_of_utterance_alone(self) -> None:
         assert parse('{"type":"audio","endOfUtterance":true}') == p.ClientAudio(b"", True)
+
+    @pytest.mark.parametrize(
+        ("typed", "seen"),
+        [
+            ("what is a\u0000 VPN?", "what is a VPN?"),  # the reported NUL
+            ("line one\r\nline two\u2028three", "line one line two three"),
+            ("\u001b[31mred\u001b[0m", "[31mred [0m"),
+            ("cafe\u0301", "caf\u00e9"),  # NFC
+            ("  spaced \u00a0 out\t", "spaced out"),
+            ("family \U0001f468\u200d\U0001f469", "family \U0001f468\u200d\U0001f469"),  # ZWJ kept
+            ("private\ue000use", "privateuse"),
+        ],
+    )
+    def test_text_is_normalised_once_here(self, typed: str, seen: str) -> None:
+        assert parse_long(json.dumps({"type": "text", "text": typed})) == p.ClientText(seen)
 
     def test_text_end_auth(self) -> None:
         assert parse('{"type":"text","text":"hi"}') == p.ClientText("hi")
@@ -83,6 +102,8 @@ class TestClientMessages:
             ('{"type":"audio","data":"AAAA","endOfUtterance":"yes"}', p.ErrorCode.INVALID_MESSAGE),
             (json.dumps({"type": "text", "text": "y" * 21}), p.ErrorCode.TEXT_TOO_LONG),
             ('{"type":"text","text":"   "}', p.ErrorCode.INVALID_MESSAGE),
+            ('{"type":"text","text":"\\u0000 \\u001b\\t"}', p.ErrorCode.EMPTY_TEXT),
+            ('{"type":"text","text":"\\ue000\\u0007"}', p.ErrorCode.EMPTY_TEXT),
             ('{"type":"text"}', p.ErrorCode.INVALID_MESSAGE),
             ('{"type":"auth"}', p.ErrorCode.INVALID_MESSAGE),
         ],

@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from nats.js.api import StreamConfig
 from voice_edge import protocol as p
 from voice_edge.outcome import CloseRequest, Outcome
 from voice_edge.settings import EdgeSettings
@@ -45,12 +46,22 @@ async def to_worker(own_bus: Bus) -> Recorder:
 
 class Link:
     def __init__(
-        self, bus: Bus, *, keepalive_interval: float = 1000.0, capabilities: tuple[str, ...] = ()
+        self,
+        bus: Bus,
+        *,
+        keepalive_interval: float = 1000.0,
+        capabilities: tuple[str, ...] = (),
+        owner: str = "",
+        replay_seconds: float = 3.0,
     ) -> None:
         self.clock = FakeClock()
         self.session = RecordedSession()
         settings = EdgeSettings(
-            heartbeat_timeout=HEARTBEAT_TIMEOUT, keepalive_interval=keepalive_interval, start_timeout=1.0
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            keepalive_interval=keepalive_interval,
+            start_timeout=1.0,
+            probe_timeout=0.3,
+            replay_seconds=replay_seconds,
         )
         self.link = WorkerLink(
             bus,
@@ -60,6 +71,7 @@ class Link:
             tell=self.session.tell,
             close=self.session.close,
             capabilities=capabilities,
+            owner=owner,
             clock=self.clock,
         )
         self.task: asyncio.Task[None] | None = None
@@ -88,12 +100,12 @@ async def link(own_bus: Bus) -> AsyncIterator[Link]:
 async def test_keepalives_tell_the_worker_that_the_edge_still_serves_the_session(
     own_bus: Bus, to_worker: Recorder
 ) -> None:
-    link = Link(own_bus, keepalive_interval=2.0)
+    link = Link(own_bus, keepalive_interval=1.5)
     await link.start()
     try:
-        await link.clock.advance(2.0)
+        await link.clock.advance(1.5)
         await to_worker.wait_for(m.Control, lambda c: c.kind is m.ControlKind.KEEPALIVE)
-        await link.clock.advance(2.0)
+        await link.clock.advance(1.5)
         await link.clock.sleeping(2)
         await to_worker.wait_for(m.Control, lambda _c: len(to_worker.of_type(m.Control)) == 2)
         assert {c.kind for c in to_worker.of_type(m.Control)} == {m.ControlKind.KEEPALIVE}
@@ -104,7 +116,7 @@ async def test_keepalives_tell_the_worker_that_the_edge_still_serves_the_session
 async def test_heartbeats_keep_the_session_on_its_worker(link: Link, workers: Recorder) -> None:
     for _ in range(3):
         await link.clock.advance(HEARTBEAT_TIMEOUT - 1)
-        link.link.heartbeat()
+        link.link.heartbeat(m.Heartbeat(worker_id="w1"))
     await link.clock.advance(HEARTBEAT_TIMEOUT - 1)
     assert workers.of_type(m.SessionStart) == []
     assert link.session.told == []
@@ -181,3 +193,80 @@ async def test_controls_reach_the_sessions_worker(link: Link, to_worker: Recorde
     await link.link.control(m.ControlKind.HANGUP, reason="auth_expired")
     control = await to_worker.wait_for(m.Control)
     assert (control.kind, control.reason) == (m.ControlKind.HANGUP, "auth_expired")
+
+
+async def test_only_the_owners_heartbeats_keep_the_session_where_it_is(
+    own_bus: Bus, workers: Recorder
+) -> None:
+    link = Link(own_bus, owner="w1")
+    await link.start()
+    try:
+        await link.clock.advance(HEARTBEAT_TIMEOUT - 1)
+        link.link.heartbeat(m.Heartbeat(worker_id="w0"))  # a previous owner, still beating
+        await link.clock.advance(1)
+        await starts(workers, 1)
+    finally:
+        await link.stop()
+
+
+async def test_a_late_owner_that_answers_the_probe_keeps_the_session(own_bus: Bus, workers: Recorder) -> None:
+    probes = await Recorder().listen(
+        own_bus, channels.IN_CONTROL, SID, answer=lambda _control: m.ControlReply(ok=True)
+    )
+    link = Link(own_bus)
+    await link.start()
+    try:
+        await link.clock.advance(HEARTBEAT_TIMEOUT)
+        probe = await probes.wait_for(m.Control)
+        assert probe.kind is m.ControlKind.KEEPALIVE
+        await link.clock.sleeping(2)  # watching again
+        assert workers.of_type(m.SessionStart) == []
+    finally:
+        await link.stop()
+
+
+async def test_what_a_dead_owner_did_not_acknowledge_goes_to_the_next_in_order(
+    own_bus: Bus, workers: Recorder
+) -> None:
+    """Input the owner acknowledged in a heartbeat is not sent again; the rest, audio and typed
+    text, reaches the new owner in the order the user sent it, then input flows on to it."""
+    inputs = await Recorder().listen(own_bus, channels.IN_AUDIO, SID)
+    await inputs.listen(own_bus, channels.IN_TEXT, SID)
+    # A stream that captures the input, as the recorder's does: it keeps each frame once.
+    js = own_bus.nc.jetstream()
+    await js.add_stream(StreamConfig(name="CAPTURE", subjects=[channels.IN_AUDIO.subject(SID)], no_ack=True))
+    link = Link(own_bus)
+    await link.start()
+    try:
+        for n in range(1, 4):
+            await link.link.send_audio(bytes([n]) * 640)
+        await link.link.send_text("hello")
+        link.link.heartbeat(m.Heartbeat(worker_id="w1", audio_seq=2, text_seq=0))
+        await link.link.send_audio(bytes([4]) * 640)
+        await inputs.wait_for(m.AudioIn, lambda a: a.seq == 4)
+        assert [t.seq for t in link.link.replay.pending()] == [3, 1, 4]
+
+        await link.clock.advance(HEARTBEAT_TIMEOUT)  # nobody answers the probe: no responders
+        await starts(workers, 1)
+        await link.clock.sleeping(2)  # placed, replayed, watching the new owner
+        await link.link.send_text("still there?")
+        await inputs.wait_for(m.TextIn, lambda t: t.seq == 2)
+        assert [a.seq for a in inputs.of_type(m.AudioIn)] == [1, 2, 3, 4, 3, 4]
+        assert [t.text for t in inputs.of_type(m.TextIn)] == ["hello", "hello", "still there?"]
+        assert (await js.stream_info("CAPTURE")).state.messages == 4
+        assert link.session.closes == []
+    finally:
+        await link.stop()
+
+
+async def test_the_audio_kept_for_the_next_owner_is_bounded(own_bus: Bus) -> None:
+    link = Link(own_bus, replay_seconds=0.1)  # 3,200 bytes of 16 kHz PCM16
+    for _ in range(10):
+        await link.link.send_audio(b"\x00" * 640)
+    await link.link.send_text("kept")
+    pending = link.link.replay.pending()
+    assert [type(e) for e in pending] == [m.AudioIn] * 5 + [m.TextIn]
+    assert [e.seq for e in pending] == [6, 7, 8, 9, 10, 1]
+    assert link.link.replay.dropped_audio == 5
+    link.link.heartbeat(m.Heartbeat(worker_id="w1", audio_seq=10, text_seq=1))
+    assert link.link.replay.pending() == []

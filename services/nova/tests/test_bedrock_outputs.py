@@ -58,3 +58,13 @@ def test_output_events_are_parsed_with_the_generation_stage_and_usage_deltas() -
         parse(b"not json")
     with pytest.raises(MalformedOutput):
         parse(nova("contentEnd"))
+
+
+def test_outputs_past_the_parser_limits_are_malformed_or_ignored_never_a_raise() -> None:
+    with pytest.raises(MalformedOutput):
+        parse(b'{"event": {"usageEvent": {"n": ' + b"9" * 4301 + b"}}}")  # past int digit limit
+    with pytest.raises(MalformedOutput):
+        parse(b"[" * 100_000 + b"]" * 100_000)  # deeper than the parser recurses
+    fields = '{"generationStage": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    start = parse(nova("contentStart", contentId="c", type="TEXT", role="USER", additionalModelFields=fields))
+    assert start == ContentStart("c", "TEXT", "USER", "")

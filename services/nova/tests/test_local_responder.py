@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from voice_nova.engines.local.knowledge import GREETING, TOPICS_BY_NAME
-from voice_nova.engines.local.responder import DATE_AND_TIME_TOOL, Reply, Responder, normalize
-from voice_nova.engines.local.sentences import split_sentences
+from voice_nova.engines.local.responder import DATE_AND_TIME_TOOL, QUOTE_CHARS, Reply, Responder, normalize
+from voice_nova.engines.local.sentences import MAX_UNIT_CHARS, split_sentences
 from voice_nova.tools import ToolResult, default_tools
 from voice_proto import messages as m
 
@@ -145,6 +145,26 @@ def test_context_survives_a_handover_through_the_history() -> None:
     assert answer(responder, "Tell me more") == TOPICS_BY_NAME["security"].answers[1]
 
 
+def test_a_handover_mid_answer_keeps_the_last_answer_and_the_topic() -> None:
+    """The worker died before it answered the last question: the history ends with the user's turn,
+    and "say that again" still has the answer before it (it said "I haven't said anything yet")."""
+    storage = TOPICS_BY_NAME["storage"]
+    history = [
+        m.HistoryTurn(role=m.Role.ASSISTANT, text=GREETING),
+        m.HistoryTurn(role=m.Role.USER, text="Tell me about storage"),
+        m.HistoryTurn(role=m.Role.ASSISTANT, text=storage.answers[0]),
+        m.HistoryTurn(role=m.Role.USER, text="tell me more"),
+        m.HistoryTurn(role=m.Role.ASSISTANT, text=storage.answers[1]),
+        m.HistoryTurn(role=m.Role.USER, text="hmm, okay"),
+    ]
+    responder = Responder()
+    responder.remember(history)
+    assert answer(responder, "Say that again") == f"I said: {storage.answers[1]}"
+    again = Responder()
+    again.remember(history)
+    assert answer(again, "tell me more") == storage.answers[2]
+
+
 def test_every_answer_opens_with_a_short_sentence() -> None:
     """The first sentence is synthesized before anything plays: it must be short."""
     for topic in TOPICS_BY_NAME.values():
@@ -160,3 +180,24 @@ def test_normalize_and_sentences() -> None:
     assert split_sentences("It's 3:15 PM in UTC.") == ["It's 3:15 PM in UTC."]
     assert split_sentences("") == []
     assert Reply().text == ""
+
+
+def test_an_answer_costs_the_same_whatever_the_length_of_what_was_heard() -> None:
+    """The reported case: 2,000 characters with no sentence end were said back whole, as one
+    sentence to synthesize. What is repeated is capped, so the answer is bounded."""
+    bound = len(answer(Responder(), "zq")) + QUOTE_CHARS + 1
+    for heard in ("zq " * 700, "z" * 2000, "blorp, " * 300):
+        text = answer(Responder(), heard)
+        assert len(text) <= bound, text
+        assert "\u2026" in text  # the cut is said as such
+
+
+def test_every_unit_of_synthesis_is_bounded_and_keeps_every_word() -> None:
+    clauses = "the first part, then a second one; " * 40
+    words = "word " * 500
+    for text in (clauses, words, "x" * 1001, "Short. " + words + " End."):
+        units = split_sentences(text)
+        assert all(0 < len(unit) <= MAX_UNIT_CHARS for unit in units)
+        assert "".join("".join(units).split()) == "".join(text.split())
+    # Clause ends are where a long sentence is cut first.
+    assert split_sentences(clauses)[0].endswith((",", ";"))

@@ -77,3 +77,52 @@ async def test_a_reported_call_is_announced_then_answered_with_its_result() -> N
     assert not (await default_tools().run_reported(failing, events.append)).ok
     assert [e.status for e in events] == [m.ToolCallStatus.STARTED, m.ToolCallStatus.FAILED]
     assert "unknown tool" in events[1].result
+
+
+def _deep(levels: int) -> str:
+    return '{"timezone": ' + "[" * levels + "]" * levels + "}"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fragment"),
+    [
+        ('{"timezone": ' + "9" * 4301 + "}", "number too long"),  # the reported 4,300-digit integer
+        (_deep(5_000), "nested too deeply"),  # the reported deep nesting
+        ('"UTC"', "JSON object"),
+        ("null", "JSON object"),
+        ("7", "JSON object"),
+        ('{"timezone": "' + "x" * 20_000 + '"}', "characters, over"),
+        ("\x00", "not JSON"),
+    ],
+    ids=["huge-int", "deep", "string", "null", "number", "huge", "nul"],
+)
+async def test_every_call_gets_exactly_one_result_whatever_its_arguments(
+    arguments: str, fragment: str
+) -> None:
+    events: list[m.ToolCall] = []
+    call = m.ToolCall(turn_id=1, call_id="c", name="get_date_and_time", arguments=arguments)
+    result = await default_tools().run_reported(call, events.append)
+    assert not result.ok
+    assert fragment in result.value["error"]
+    assert [e.status for e in events] == [m.ToolCallStatus.STARTED, m.ToolCallStatus.FAILED]
+    # What is reported stays small enough for the bus, whatever the model sent.
+    assert all(len(e.arguments) <= 16_384 and len(e.result) <= 1_000 for e in events)
+
+
+async def test_a_tool_that_raises_or_answers_too_much_is_an_error_result() -> None:
+    async def huge() -> str:
+        return "x" * 100_000
+
+    async def unprintable() -> int:
+        return 10**5000  # json.dumps refuses it past the 4300-digit limit
+
+    async def recursing(depth: int = 0) -> int:
+        return await recursing(depth + 1)
+
+    registry = ToolRegistry(
+        [Tool(f.__name__, "misbehaves", {"type": "object"}, f) for f in (huge, unprintable, recursing)]
+    )
+    for name, fragment in [("huge", "over"), ("unprintable", "failed"), ("recursing", "failed")]:
+        result = await registry.call(name, "{}")
+        assert not result.ok
+        assert fragment in result.value["error"]

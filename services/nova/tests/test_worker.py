@@ -318,3 +318,55 @@ async def test_the_claim_that_fills_the_worker_is_answered(edge_bus: Bus, make_w
     await make_worker(SlowStartFactory(CONTEXT), max_sessions=2)
     claims = await asyncio.gather(start(edge_bus, new_sid()), start(edge_bus, new_sid()))
     assert [claim.accepted for claim in claims] == [True, True]
+
+
+async def test_heartbeats_acknowledge_input_and_a_probe_is_answered(
+    edge_bus: Bus, make_worker: MakeWorker
+) -> None:
+    await make_worker(ScriptedFactory(CONTEXT))
+    sid = new_sid()
+    events = await Recorder().listen(edge_bus, channels.OUT_EVENT, sid)
+    await start(edge_bus, sid)
+    await edge_bus.publish(channels.IN_AUDIO, m.AudioIn(seq=7, pcm=b"\x00\x00" * 160), session_id=sid)
+    await edge_bus.publish(channels.IN_TEXT, m.TextIn(text="user hello", seq=3), session_id=sid)
+    beat = await events.wait_for(m.Heartbeat, lambda b: b.audio_seq == 7 and b.text_seq == 3)
+    assert beat.worker_id == "w0"
+    probe = m.Control(kind=m.ControlKind.KEEPALIVE)
+    reply = await edge_bus.request(channels.IN_CONTROL, probe, session_id=sid, timeout=2)
+    assert reply == m.ControlReply(ok=True)
+
+
+async def test_a_resumed_client_gets_what_it_missed_in_order_once(
+    edge_bus: Bus, make_worker: MakeWorker
+) -> None:
+    """The client dropped during an answer: the turn's events and final transcript that came after
+    what its edge last sent it are sent again (the final transcript as ``MissedTranscript``, so the
+    records keep it once), in their order; what it had received is not."""
+    await make_worker(ScriptedFactory(CONTEXT))
+    sid = new_sid()
+    events = await Recorder().listen(edge_bus, channels.OUT_EVENT, sid)
+    transcripts = await Recorder().listen(edge_bus, channels.TRANSCRIPT, sid)
+    claim = await start(edge_bus, sid)
+    await edge_bus.publish(channels.IN_TEXT, m.TextIn(text="speak 2", seq=1), session_id=sid)
+    await events.wait_for(m.TurnEnded, lambda e: e.turn_id == 1)
+    greeting_end = events.of_type(m.TurnEnded)[0].seq
+    greeting_final = transcripts.of_type(m.Transcript)[-1].seq
+    await edge_bus.publish(channels.IN_TEXT, m.TextIn(text="speak 5", seq=2), session_id=sid)
+    started = await events.wait_for(m.TurnStarted, lambda e: e.turn_id == 2)
+    gone = m.Control(
+        kind=m.ControlKind.CLIENT_GONE,
+        delivered_event_seq=started.seq,  # the client saw the answer start, then dropped
+        delivered_transcript_seq=greeting_final,
+    )
+    await edge_bus.publish(channels.IN_CONTROL, gone, session_id=sid)
+    ended = await events.wait_for(m.TurnEnded, lambda e: e.turn_id == 2)
+    final = await transcripts.wait_for(m.Transcript, lambda t: t.turn_id == 2 and t.stage is m.Stage.FINAL)
+    before = len(events.messages)
+
+    resume = m.Control(kind=m.ControlKind.RESUME, token=claim.resume_token, principal="alice", conn_id="c2")
+    assert (await edge_bus.request(channels.IN_CONTROL, resume, session_id=sid, timeout=2)).ok
+    await events.wait_for(m.TurnEnded, lambda e: len(events.of_type(m.TurnEnded)) == 3)
+    again = [e for _, e in events.messages[before:] if not isinstance(e, (m.Heartbeat, m.Resumed))]
+    assert again == [m.MissedTranscript(transcript=final), ended]
+    assert greeting_end < started.seq
+    assert len(transcripts.of_type(m.Transcript)) == len({t.seq for t in transcripts.of_type(m.Transcript)})

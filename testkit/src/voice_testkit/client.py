@@ -8,6 +8,7 @@ leaves its protocol fails the test that hears it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -36,6 +37,8 @@ class VoiceClient:
         self.session: dict[str, Any] = {}
         #: Every event received, in order (media events carry ``pcm`` bytes).
         self.events: list[dict[str, Any]] = []
+        #: How the server closed the connection, once ``until_closed`` saw it.
+        self.closed_by: Closed | None = None
 
     @classmethod
     async def open(
@@ -84,6 +87,15 @@ class VoiceClient:
         event = {"event": "media", "pcm": frame} if isinstance(frame, bytes) else _event(frame)
         self.events.append(event)
         return event
+
+    async def until_closed(self) -> AsyncIterator[dict[str, Any]]:
+        """Every event as it arrives, until the server closes (``closed_by`` then says how)."""
+        while True:
+            try:
+                yield await self.recv(timeout=3600)
+            except Closed as closed:
+                self.closed_by = closed
+                return
 
     async def expect(self, name: str, timeout: float = 5.0, **fields: Any) -> dict[str, Any]:
         """The next event called ``name`` (with these field values), skipping others."""

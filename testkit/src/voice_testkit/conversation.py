@@ -47,17 +47,13 @@ class Conversation:
 
     async def _read(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            try:
-                event = await self.client.recv(timeout=3600)
-            except Closed as closed:
-                self.closed = closed
-                async with self._changed:
-                    self._changed.notify_all()
-                return
+        async for event in self.client.until_closed():
             async with self._changed:
                 self.events.append((loop.time(), event))
                 self._changed.notify_all()
+        self.closed = self.client.closed_by
+        async with self._changed:
+            self._changed.notify_all()
 
     async def wait_for(
         self, predicate: Callable[[Event], bool], *, after: int = 0, timeout: float = 60.0

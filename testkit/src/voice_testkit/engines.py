@@ -172,3 +172,29 @@ class ScriptedFactory(EngineFactory):
 
 class GreetingScriptedFactory(ScriptedFactory):
     engine = GreetingScriptedEngine
+
+
+class EchoingScriptedEngine(ScriptedEngine):
+    """The scripted engine that also echoes the microphone as loopback does (each chunk straight
+    back, turn 0), so that a fault test hears the audio path and drives turns by text at once.
+    ``recall`` answers with the history the engine was given when the session came to it: one
+    FINAL assistant transcript of the turns' texts, joined by `` | `` (what a handover carried)."""
+
+    def __init__(self, setup: SessionSetup) -> None:
+        super().__init__(setup)
+        self._history = list(setup.history)
+
+    async def push_audio(self, pcm: bytes) -> None:
+        self.emit(m.AudioOut(turn_id=0, pcm=pcm, rate=m.INPUT_RATE))
+
+    async def push_text(self, text: str) -> None:
+        if text != "recall":
+            await super().push_text(text)
+            return
+        turn = self.turns.open(m.Role.ASSISTANT)
+        self.turns.final(turn, " | ".join(t.text for t in self._history))
+        self.turns.end(turn, m.Role.ASSISTANT)
+
+
+class EchoingScriptedFactory(ScriptedFactory):
+    engine = EchoingScriptedEngine

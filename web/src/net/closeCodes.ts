@@ -72,6 +72,8 @@ export const ERROR_CLOSES: Record<ErrorCode, CloseCode | null> = {
   bad_base64: null,
   odd_pcm_length: null,
   text_too_long: null,
+  empty_text: null,
+  text_rate_limited: null,
   unexpected_binary: null,
   frame_too_large: 1009,
   rate_limited: 4429,

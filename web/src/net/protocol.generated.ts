@@ -35,6 +35,8 @@ export type ErrorCode =
   | "bad_base64"
   | "odd_pcm_length"
   | "text_too_long"
+  | "empty_text"
+  | "text_rate_limited"
   | "unexpected_binary"
   | "frame_too_large"
   | "rate_limited"

@@ -60,11 +60,28 @@ export class VoiceConnection {
   start(): void {
     // A socket can look open for a long while after the network went away; the browser knows sooner.
     window.addEventListener("offline", this.onOffline);
+    window.addEventListener("pagehide", this.onPageHide);
     void this.connect("connecting", "");
   }
 
   private readonly onOffline = (): void => {
     this.ws?.close(CLIENT_OFFLINE, "offline");
+  };
+
+  /**
+   * Leaving the page (closing the tab, reloading, navigating away) ends the conversation: a page
+   * that comes back cannot pick it up without the person pressing Engage again (the microphone
+   * needs a gesture), so keeping it resumable would only hold a place nobody returns to. Only a
+   * dropped network leaves the session waiting for a resume.
+   */
+  private readonly onPageHide = (): void => {
+    this.endRequested = true;
+    this.cancelRetry();
+    const ws = this.ws;
+    if (ws && ws.readyState === WebSocket.OPEN) {
+      ws.send(JSON.stringify({ type: "end" } satisfies ClientMessage));
+      ws.close(1000, "page closed");
+    }
   };
 
   sendAudio(pcm: ArrayBuffer): boolean {
@@ -192,6 +209,7 @@ export class VoiceConnection {
 
   private stopWatchingNetwork(): void {
     window.removeEventListener("offline", this.onOffline);
+    window.removeEventListener("pagehide", this.onPageHide);
   }
 
   private cancelRetry(): void {

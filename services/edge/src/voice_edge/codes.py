@@ -43,7 +43,8 @@ _CLOSE_MEANINGS = {
         "The credential was refused or missing (reason 'unauthorized: <reason code>'): sign in again."
     ),
     Close.RESUME_REFUSED: (
-        "Resume refused: wrong or expired token, another principal, or the session is gone: "
+        "Resume refused: wrong or expired token, another principal, the session is gone, or it "
+        "gave its place on a full worker to a live caller ('resume refused: evicted'): "
         "start a new session."
     ),
     Close.TAKEN_OVER: "The session was resumed by another connection.",
@@ -68,6 +69,8 @@ class ErrorCode(StrEnum):
     BAD_BASE64 = "bad_base64"
     ODD_PCM_LENGTH = "odd_pcm_length"
     TEXT_TOO_LONG = "text_too_long"
+    EMPTY_TEXT = "empty_text"
+    TEXT_RATE_LIMITED = "text_rate_limited"
     UNEXPECTED_BINARY = "unexpected_binary"
     FRAME_TOO_LARGE = "frame_too_large"
     RATE_LIMITED = "rate_limited"
@@ -92,6 +95,13 @@ _ERROR_MEANINGS = {
     ErrorCode.BAD_BASE64: "Audio data that is not valid base64.",
     ErrorCode.ODD_PCM_LENGTH: "Audio of an odd number of bytes (PCM16 has two per sample).",
     ErrorCode.TEXT_TOO_LONG: "Typed text longer than EDGE_MAX_TEXT_CHARS.",
+    ErrorCode.EMPTY_TEXT: (
+        "Typed text with no words once normalised (control characters removed, whitespace collapsed)."
+    ),
+    ErrorCode.TEXT_RATE_LIMITED: (
+        "Typed text faster than EDGE_TEXT_PER_MINUTE beyond EDGE_TEXT_BURST: that text is dropped; "
+        "it counts as a bad message."
+    ),
     ErrorCode.UNEXPECTED_BINARY: "A binary frame on voice.v1 (binary audio needs voice.v1.binary).",
     ErrorCode.FRAME_TOO_LARGE: "A frame over EDGE_MAX_FRAME_BYTES; the edge closes with 1009.",
     ErrorCode.RATE_LIMITED: "Audio faster than real time beyond the burst allowance; then 4429.",

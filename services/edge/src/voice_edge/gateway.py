@@ -11,12 +11,13 @@ from fastapi import WebSocket
 from opentelemetry import metrics
 from voice_proto import Bus, BusError
 from voice_proto.auth import AuthClient
+from voice_proto.session_state import SessionStore
 from voice_proto.streams import ensure_records_stream
 from voice_proto.telemetry import gauge
 from voice_proto.telemetry_names import Metrics, Placement
 
 from . import protocol as p
-from .metrics import meter, placed, refusals
+from .metrics import count_placement, meter, refusals
 from .outcome import CloseRequest, Outcome
 from .session import EdgeSession
 from .settings import EdgeSettings
@@ -45,6 +46,8 @@ class Edge:
         self.settings = settings
         self.bus: Bus | None = None
         self.auth: AuthClient | None = None
+        #: The session-state bucket (None when JetStream could not be reached at start).
+        self.store: SessionStore | None = None
         self.sessions: set[EdgeSession] = set()
         self.draining = False
         gauge(meter, Metrics.EDGE_SESSIONS, lambda: [metrics.Observation(len(self.sessions))])
@@ -57,6 +60,7 @@ class Edge:
             bus, timeout=self.settings.auth_timeout, cache_seconds=self.settings.auth_cache_seconds
         )
         await self._ensure_records_stream(bus)
+        await self._ensure_session_store(bus)
 
     def connected_bus(self) -> Bus:
         """The bus; raises voice_proto.BusError before :meth:`connect`."""
@@ -76,6 +80,18 @@ class Edge:
             )
         except (nats.errors.Error, TimeoutError, OSError) as exc:
             log.warning("cannot ensure the records stream; transcripts may miss sessions", error=str(exc))
+
+    async def _ensure_session_store(self, bus: Bus) -> None:
+        """Best effort, like the records stream: without it calls go on, but a session that moves
+        to another edge starts there without its history."""
+        try:
+            self.store = await SessionStore.ensure(
+                bus.nc.jetstream(timeout=self.settings.auth_timeout),
+                replicas=self.settings.records_replicas,
+                ttl=self.settings.session_state_ttl,
+            )
+        except (nats.errors.Error, TimeoutError, OSError) as exc:
+            log.warning("cannot ensure the session-state bucket; moves lose history", error=str(exc))
 
     async def shutdown(self) -> None:
         """Stop taking connections (new ones are refused with 1012, /ready says no), wait up to
@@ -116,14 +132,14 @@ class Edge:
         try:
             identity = await self.auth.validate(offer.credential, source)
         except BusError:
-            placed(Placement.AUTH_UNAVAILABLE)
+            count_placement(Placement.AUTH_UNAVAILABLE)
             await _refuse(
                 ws, offer, p.Close.TRY_AGAIN_LATER, "authentication unavailable", Refused.AUTH_UNAVAILABLE
             )
             return
         if not identity.ok:
             log.info("connection refused", reason=identity.reason, source=source)
-            placed(Placement.AUTH_REFUSED)
+            count_placement(Placement.AUTH_REFUSED)
             code, reason = p.refusal_close(identity.reason)
             await _refuse(ws, offer, code, reason, identity.reason or Refused.REFUSED)
             return
@@ -138,7 +154,9 @@ class Edge:
             )
             return
         recorded = self.settings.records(ws.query_params.get("record"))
-        session = EdgeSession(ws, self.bus, self.settings, offer, identity, self.auth, recorded=recorded)
+        session = EdgeSession(
+            ws, self.bus, self.settings, offer, identity, self.auth, recorded=recorded, store=self.store
+        )
         self.sessions.add(session)
         try:
             await session.run(resume)

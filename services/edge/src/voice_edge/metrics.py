@@ -15,7 +15,7 @@ _placements = counter(meter, Metrics.EDGE_PLACEMENTS)
 _FAILURES = frozenset({Placement.NO_WORKER, Placement.AUTH_UNAVAILABLE})
 
 
-def placed(outcome: Placement, span: trace.Span | None = None) -> None:
+def count_placement(outcome: Placement, span: trace.Span | None = None) -> None:
     """Count a placement outcome and put it on ``span`` (default: the current one, the
     ``edge.session`` span), with error status when the platform failed the caller."""
     _placements.add(1, {"outcome": outcome.value})

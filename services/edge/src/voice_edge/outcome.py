@@ -17,6 +17,9 @@ class Outcome(Enum):
 
     HANGUP = m.EndReason.HANGUP.value  # the client sent end: the session ends
     CLIENT_GONE = m.EndReason.CLIENT_GONE.value  # the socket dropped: the session waits for a resume
+    #: The client left before it had its session event (during the handshake, or an error before
+    #: it): nobody holds the resume token, so the session ends.
+    ABANDONED = m.EndReason.ABANDONED.value
     SHUTDOWN = "edge_shutdown"  # this edge is stopping: the client reconnects and resumes
     ABUSE = "abuse"  # closed for bad behaviour: the session ends
     TAKEN_OVER = "taken_over"  # another connection resumed the session
@@ -34,6 +37,7 @@ _CONTROLS: dict[Outcome, tuple[m.ControlKind, str] | None] = {
     Outcome.ABUSE: (m.ControlKind.HANGUP, ""),
     Outcome.FAILED: (m.ControlKind.HANGUP, ""),
     Outcome.CLIENT_GONE: (m.ControlKind.CLIENT_GONE, ""),
+    Outcome.ABANDONED: (m.ControlKind.HANGUP, m.EndReason.ABANDONED),
     Outcome.SHUTDOWN: (m.ControlKind.CLIENT_GONE, ""),
     Outcome.EXPIRED: (m.ControlKind.HANGUP, m.EndReason.AUTH_EXPIRED),
     Outcome.TAKEN_OVER: None,  # the session is another connection's now

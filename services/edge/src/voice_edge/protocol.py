@@ -13,6 +13,7 @@ test client are checked against (``web/src/net/protocol.schema.json``).
 from __future__ import annotations
 
 import base64
+import unicodedata
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -142,9 +143,38 @@ def parse_text_frame(raw: str, *, max_text_chars: int) -> ClientMessage:
         if not message.pcm and not message.end_of_utterance:
             raise ProtocolError(ErrorCode.INVALID_MESSAGE, "`data` is missing")
         check_pcm(message.pcm)
-    elif isinstance(message, ClientText) and len(message.text) > max_text_chars:
-        raise ProtocolError(ErrorCode.TEXT_TOO_LONG, f"text is limited to {max_text_chars} characters")
+    elif isinstance(message, ClientText):
+        if len(message.text) > max_text_chars:
+            raise ProtocolError(ErrorCode.TEXT_TOO_LONG, f"text is limited to {max_text_chars} characters")
+        text = normalize_text(message.text)
+        if not text:
+            raise ProtocolError(ErrorCode.EMPTY_TEXT, "the text is empty once normalised")
+        return ClientText(text)
     return message
+
+
+#: Unicode categories that never reach an engine: control characters (NUL, escape, ...) become a
+#: space; surrogates, private-use and unassigned code points are dropped.
+_SPACE_CATEGORIES = frozenset({"Cc"})
+_DROPPED_CATEGORIES = frozenset({"Cs", "Co", "Cn"})
+
+
+def normalize_text(text: str) -> str:
+    """Typed text as every engine gets it, decided once here: NFC, control characters as spaces,
+    surrogate/private-use/unassigned code points removed, runs of whitespace (any Unicode space,
+    line and paragraph separators included) as one space, no space at either end. May be empty.
+    Format characters (zero-width joiners of emoji, soft hyphens) are kept."""
+    text = unicodedata.normalize("NFC", text)
+    if not text.isprintable():  # the common case skips the per-character pass
+        kept = []
+        for char in text:
+            category = unicodedata.category(char)
+            if category in _SPACE_CATEGORIES:
+                kept.append(" ")
+            elif category not in _DROPPED_CATEGORIES:
+                kept.append(char)
+        text = "".join(kept)
+    return " ".join(text.split())
 
 
 def _validation_code(error: str) -> ErrorCode:

@@ -3,8 +3,9 @@
 The connection's own task reads the client and decides when to end; NATS callbacks only send to
 the client and, when the session must end (fatal error, taken over, worker lost), ask the
 connection's task to do it, because ending unsubscribes the very subscription they run in.
-Two side jobs run beside the reader: the credential's life (:class:`CredentialWatch`) and the
-worker's (:class:`WorkerLink`).
+Three side jobs run beside the reader: the credential's life (:class:`CredentialWatch`), the
+worker's (:class:`WorkerLink`), and the session's state in the bus (:class:`StateKeeper`: finished
+turns, owner, what the client was sent), which a resume on another edge reads back.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from voice_proto import Bus, BusError, Delivery, channels
 from voice_proto import messages as m
 from voice_proto.auth import AuthClient, Credential
 from voice_proto.ratelimit import TokenBucket
+from voice_proto.session_state import SessionStore, token_hash
 from voice_proto.telemetry_names import Attr, Placement, Span
 from voice_proto.tracecontext import headers_for, trace_id_hex
 
@@ -32,10 +34,11 @@ from . import protocol as p
 from .clock import SYSTEM_CLOCK, Clock
 from .codec import codec_for
 from .credentials import CredentialWatch
-from .metrics import placed
+from .metrics import count_placement
 from .outcome import CloseRequest, Outcome
 from .placement import place_session
 from .settings import EdgeSettings
+from .state import StateKeeper
 from .turn_spans import TurnSpans
 from .worker_link import WorkerLink
 
@@ -57,6 +60,7 @@ class EdgeSession:
         clock: Clock = SYSTEM_CLOCK,
         *,
         recorded: bool = False,
+        store: SessionStore | None = None,
     ) -> None:
         self.ws = ws
         #: The session is recorded (the deployment records, and the client did not opt out).
@@ -72,6 +76,9 @@ class EdgeSession:
         #: The highest turn id seen on this session (its worker's ledger numbers turns; a worker
         #: that takes the session over goes on above it: ``SessionStart.next_turn_id``).
         self.last_turn_id = 0
+        self._store = store
+        #: Made with the session id.
+        self.state: StateKeeper
         self._clock = clock
         self._log = log.bind(conn_id=self.conn_id, principal=identity.principal)
         source = ws.client.host if ws.client else ""
@@ -94,12 +101,12 @@ class EdgeSession:
         self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._headers: dict[str, str] | None = None
         self.turn_spans = TurnSpans()
-        self._audio_seq = 0
         self._bucket = TokenBucket(
             _BYTES_PER_SECOND, _BYTES_PER_SECOND * settings.audio_burst_seconds, clock.monotonic
         )
         per_minute = settings.max_errors_per_minute
         self._error_budget = TokenBucket(per_minute / 60, per_minute, clock.monotonic)
+        self._text_budget = TokenBucket(settings.text_per_minute / 60, settings.text_burst, clock.monotonic)
 
     # --- the connection's life -------------------------------------------------------------------
 
@@ -120,41 +127,54 @@ class EdgeSession:
         ) as span:
             self._headers = headers_for()
             self._log = self._log.bind(trace_id=trace_id_hex())
-            if resume_session is not None:
-                capabilities = await self._resume(resume_session)
-            else:
-                capabilities = await self._start()
-            span.set_attribute(Attr.SESSION_ID, self.id)
-            self.turn_spans.session_id = self.id
-            if capabilities is None:
-                return
-            self._log = self.credentials.log = self._log.bind(session_id=self.id)
-            self.worker = WorkerLink(
-                self.bus,
-                self.id,
-                settings=self.settings,
-                handover_request=functools.partial(self._session_start, handover=True),
-                tell=self._send_event,
-                close=self.request_close,
-                capabilities=capabilities,
-                clock=self._clock,
-                headers=self._headers,
-                log=self._log,
-            )
-            await self.ws.accept(subprotocol=self.offer.selected)
-            await self._send_text(
-                p.session_event(
+            # Every way out of here releases what was taken: the output subscription always, and a
+            # session placed or resumed is told how this connection ended, even when it ends by an
+            # exception or a cancellation (a client gone during the handshake makes accept raise).
+            # Until the reader decides otherwise, leaving means: a new session nobody can resume
+            # (its client never had the resume token) ends; a resumed one waits again.
+            left = Outcome.ABANDONED if resume_session is None else Outcome.CLIENT_GONE
+            request = CloseRequest(p.Close.NORMAL, "", left)
+            placed = False
+            try:
+                if resume_session is not None:
+                    capabilities = await self._resume(resume_session)
+                else:
+                    capabilities = await self._start()
+                span.set_attribute(Attr.SESSION_ID, self.id)
+                self.turn_spans.session_id = self.id
+                if capabilities is None:
+                    return
+                placed = True
+                self._log = self.credentials.log = self._log.bind(session_id=self.id)
+                self.worker = WorkerLink(
+                    self.bus,
                     self.id,
-                    self.resume_token,
-                    capabilities,
-                    self.credentials.bearer_expiry(),
-                    recorded=self.recorded,
+                    settings=self.settings,
+                    handover_request=functools.partial(self._session_start, handover=True),
+                    tell=self._send_event,
+                    close=self.request_close,
+                    capabilities=capabilities,
+                    moved=lambda: self.state.changed(),
+                    clock=self._clock,
+                    headers=self._headers,
+                    log=self._log,
                 )
-            )
-            self._ready.set()
-            request = await self._serve()
-            span.set_attribute(Attr.SESSION_OUTCOME, request.outcome.value)
-            await self._finish(request)
+                await self.ws.accept(subprotocol=self.offer.selected)
+                expiry = self.credentials.bearer_expiry()
+                await self._send_text(
+                    p.session_event(self.id, self.resume_token, capabilities, expiry, recorded=self.recorded)
+                )
+                self._ready.set()
+                self.state.changed()
+                # From here the client holds the resume token: leaving by an exception suspends.
+                request = CloseRequest(p.Close.NORMAL, "", Outcome.CLIENT_GONE)
+                request = await self._serve()
+            finally:
+                if placed:
+                    span.set_attribute(Attr.SESSION_OUTCOME, request.outcome.value)
+                    await self._finish(request)
+                else:
+                    await self._unsubscribe()
 
     def _session_start(self, *, handover: bool = False) -> m.SessionStart:
         """What a worker is asked to take the session with: new, or moved with its finished turns."""
@@ -171,21 +191,35 @@ class EdgeSession:
             recorded=self.recorded,
         )
 
+    def _snapshot(self) -> m.SessionState:
+        """The session's state as it stands, for the bus."""
+        return m.SessionState(
+            principal=self.credentials.identity.principal,
+            owner=self.worker.owner,
+            next_turn_id=self.last_turn_id + 1,
+            history=list(self.history),
+            resume_token_hash=token_hash(self.resume_token),
+            delivered_event_seq=self.worker.delivered_event_seq,
+            delivered_transcript_seq=self.worker.delivered_transcript_seq,
+            updated_at=self._clock.time(),
+        )
+
     async def _start(self) -> list[str] | None:
         """Place a new session; the claiming worker's capabilities, or None when none took it."""
         self.id = secrets.token_urlsafe(18)  # 24 characters of A-Z a-z 0-9 _ -
+        self.state = StateKeeper(self._store, self.id, self._log.bind(session_id=self.id))
         await self._subscribe_outputs()
         claim = await place_session(
             self.bus, self._session_start(), timeout=self.settings.start_timeout, clock=self._clock
         )
         if claim is None:
             self._log.warning("no worker took the session", session_id=self.id)
-            placed(Placement.NO_WORKER)
+            count_placement(Placement.NO_WORKER)
             await self._unsubscribe()
             await self._refuse(p.Close.TRY_AGAIN_LATER, "no worker available")
             return None
         self.resume_token = claim.resume_token
-        placed(Placement.PLACED)
+        count_placement(Placement.PLACED)
         trace.get_current_span().set_attribute(Attr.WORKER_ID, claim.worker_id)
         self._log.info("session placed", session_id=self.id, worker=claim.worker_id)
         return claim.capabilities
@@ -198,6 +232,10 @@ class EdgeSession:
         except channels.InvalidSessionId:
             await self._refuse(p.Close.BAD_OFFER, "malformed session id")
             return None
+        self.state = StateKeeper(self._store, self.id, self._log.bind(session_id=self.id))
+        saved = await self.state.load()
+        if saved is not None and saved.principal != self.credentials.identity.principal:
+            saved = None
         await self._subscribe_outputs()
         control = m.Control(
             kind=m.ControlKind.RESUME,
@@ -205,6 +243,11 @@ class EdgeSession:
             principal=self.credentials.identity.principal,
             conn_id=self.conn_id,
         )
+        if saved is not None:
+            # How far the last edge sent the client its events (it may have died without saying).
+            control.worker_id = saved.owner
+            control.delivered_event_seq = saved.delivered_event_seq
+            control.delivered_transcript_seq = saved.delivered_transcript_seq
         try:
             reply: m.ControlReply
             reply, delivery = await self.bus.ask(
@@ -219,25 +262,31 @@ class EdgeSession:
             refusal = m.ResumeRefusal.EXPIRED  # nobody owns the session any more
         if refusal:
             self._log.info("resume refused", session_id=self.id, reason=refusal)
-            placed(Placement.RESUME_REFUSED)
+            count_placement(Placement.RESUME_REFUSED)
             await self._unsubscribe()
             await self._refuse(p.Close.RESUME_REFUSED, f"resume refused: {refusal}")
             return None
         self.resume_token = self.offer.resume_token
-        placed(Placement.RESUMED)
+        count_placement(Placement.RESUMED)
         self.last_turn_id = max(self.last_turn_id, reply.next_turn_id - 1)
-        self._log.info("session resumed", session_id=self.id)
+        if saved is not None:
+            # The conversation so far, for the next worker if the session moves again.
+            self.history.extend(saved.history)
+            self.last_turn_id = max(self.last_turn_id, saved.next_turn_id - 1)
+        self._log.info("session resumed", session_id=self.id, history=len(self.history))
         return reply.capabilities
 
     async def _refuse(self, code: int, reason: str) -> None:
-        await self.ws.accept(subprotocol=self.offer.selected)
-        await self.ws.close(code, reason)
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):  # gone already
+            await self.ws.accept(subprotocol=self.offer.selected)
+            await self.ws.close(code, reason)
 
     async def _serve(self) -> CloseRequest:
         reader = asyncio.create_task(self._read_client(), name=f"read-{self.id}")
         helpers = [
             asyncio.create_task(self.worker.run(), name=f"worker-{self.id}"),
             asyncio.create_task(self.credentials.run(), name=f"credentials-{self.id}"),
+            asyncio.create_task(self.state.run(self._snapshot), name=f"state-{self.id}"),
         ]
         try:
             done, _ = await asyncio.wait({reader, self._closing}, return_when=asyncio.FIRST_COMPLETED)
@@ -254,8 +303,13 @@ class EdgeSession:
             self._closing.set_result(request)
 
     async def _finish(self, request: CloseRequest) -> None:
+        """Tell the worker how the connection ended, let go of the session's output, close."""
         if (control := request.outcome.control) is not None:
             await self.worker.control(*control)
+            if control[0] is m.ControlKind.HANGUP:
+                await self.state.forget()
+            else:  # the client may resume, here or on another edge
+                await self.state.save(self._snapshot())
         await self._unsubscribe()
         if self.ws.client_state is WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
@@ -297,10 +351,13 @@ class EdgeSession:
             case p.ClientAudio():
                 return await self._on_audio(message)
             case p.ClientText(text):
+                if not self._text_budget.take(1):
+                    raise p.ProtocolError(
+                        p.ErrorCode.TEXT_RATE_LIMITED,
+                        f"typed text is limited to {self.settings.text_per_minute} a minute",
+                    )
                 self.turn_spans.client_input(audio=False)
-                await self.bus.publish(
-                    channels.IN_TEXT, m.TextIn(text=text), session_id=self.id, headers=self._headers
-                )
+                await self.worker.send_text(text)
             case p.ClientEnd():
                 return CloseRequest(p.Close.NORMAL, "session ended", Outcome.HANGUP)
             case p.ClientAuth(token):
@@ -312,14 +369,8 @@ class EdgeSession:
             if not self._bucket.take(len(audio.pcm)):
                 await self._send_error(p.ErrorCode.RATE_LIMITED, "audio arrives faster than real time")
                 return CloseRequest(p.Close.RATE_LIMITED, "audio faster than real time", Outcome.ABUSE)
-            self._audio_seq += 1
             self.turn_spans.client_input(audio=True)
-            await self.bus.publish(
-                channels.IN_AUDIO,
-                m.AudioIn(seq=self._audio_seq, pcm=audio.pcm),
-                session_id=self.id,
-                headers=self._headers,
-            )
+            await self.worker.send_audio(audio.pcm)
         if audio.end_of_utterance:
             await self.worker.control(m.ControlKind.END_OF_UTTERANCE)
         return None
@@ -382,7 +433,7 @@ class EdgeSession:
             self._saw_turn(turn_id)
         match event:
             case m.Heartbeat():
-                self.worker.heartbeat()
+                self.worker.heartbeat(event)
                 return
             case m.HandoverRequested():
                 self.worker.released()
@@ -393,9 +444,14 @@ class EdgeSession:
                         CloseRequest(p.Close.TAKEN_OVER, "session resumed elsewhere", Outcome.TAKEN_OVER)
                     )
                 return
+            case m.MissedTranscript(transcript=transcript):
+                await self._on_transcript(transcript, delivery)
+                return
         rendered = p.out_event(event)
-        if rendered is not None:
-            await self._send_text(rendered)
+        if rendered is None or await self._send_text(rendered):
+            self.worker.delivered(event_seq=event.seq)
+            if isinstance(event, m.TurnEnded):
+                self.state.changed()  # how far the client got, for a resume elsewhere
         if isinstance(event, m.ErrorEvent) and event.fatal:
             self.request_close(CloseRequest(p.Close.INTERNAL_ERROR, "session failed", Outcome.FAILED))
 
@@ -403,14 +459,20 @@ class EdgeSession:
         self._saw_turn(transcript.turn_id)
         if transcript.stage is m.Stage.FINAL and transcript.text:
             self.history.append(m.HistoryTurn(role=transcript.role, text=transcript.text))
-        await self._send_text(p.transcript_event(transcript))
+            self.state.changed()
+        if await self._send_text(p.transcript_event(transcript)):
+            self.worker.delivered(transcript_seq=transcript.seq)
 
-    async def _send(self, message: Message) -> None:
-        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+    async def _send(self, message: Message) -> bool:
+        """False when the client is gone (what it missed is sent again when it resumes)."""
+        try:
             await self.ws.send(message)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return False
+        return True
 
-    async def _send_text(self, text: str) -> None:
-        await self._send({"type": "websocket.send", "text": text})
+    async def _send_text(self, text: str) -> bool:
+        return await self._send({"type": "websocket.send", "text": text})
 
     async def _send_event(self, event: p.ServerEvent) -> None:
         await self._send_text(p.encode(event))

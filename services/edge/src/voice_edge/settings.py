@@ -26,8 +26,16 @@ class EdgeSettings(ServiceSettings, RecordsStreamSettings):
     auth_cache_seconds: float = Field(default=300.0, ge=0)
     #: Seconds before a bearer token expires that the client is told to send a fresh one.
     auth_renew_notice: float = Field(default=60.0, ge=0)
-    #: Seconds without a worker heartbeat before the session moves to another worker.
-    heartbeat_timeout: float = Field(default=4.0, gt=0)
+    #: Seconds without a worker heartbeat before the worker is probed, and the session moves to
+    #: another worker unless it answers (workers beat every NOVA_HEARTBEAT_INTERVAL, 0.25 s).
+    heartbeat_timeout: float = Field(default=0.75, gt=0)
+    #: Seconds a worker whose heartbeats are late has to answer the probe.
+    probe_timeout: float = Field(default=1.0, gt=0)
+    #: Seconds of the user's audio kept until the worker acknowledges it, replayed to the next
+    #: worker when the session moves (older unacknowledged audio is dropped).
+    replay_seconds: float = Field(default=3.0, ge=0)
+    #: Typed texts kept until the worker acknowledges them (replayed on a move, like the audio).
+    replay_texts: int = Field(default=32, ge=1)
     #: Seconds between keepalives to the worker (it suspends sessions whose edge falls silent).
     keepalive_interval: float = Field(default=2.0, gt=0)
     #: Largest WebSocket frame accepted (bytes of a binary frame, characters of a text frame).
@@ -35,10 +43,18 @@ class EdgeSettings(ServiceSettings, RecordsStreamSettings):
     max_text_chars: int = Field(default=2000, ge=1)
     #: Audio may run ahead of real time by this many seconds (network catch-up) before 4429.
     audio_burst_seconds: float = Field(default=2.0, gt=0)
+    #: Typed texts a connection may send per minute (each starts a turn the worker answers with
+    #: speech); beyond it, and a burst of ``text_burst``, a text is dropped with an error
+    #: ``text_rate_limited``, which counts as a bad message.
+    text_per_minute: int = Field(default=30, ge=1)
+    text_burst: int = Field(default=5, ge=1)
     #: Bad messages tolerated per minute before the connection is closed with 1008.
     max_errors_per_minute: int = Field(default=30, ge=1)
     #: Finished turns kept to replay to a new worker on handover.
     history_turns: int = Field(default=40, ge=0)
+    #: Seconds a session's state (``VOICE_SESSIONS``) outlives its last write; a session ended on
+    #: purpose is deleted at once.
+    session_state_ttl: float = Field(default=86_400.0, gt=0)
     #: The built web app served at / (nothing is served there when it does not exist).
     web_dir: Path = Path(__file__).resolve().parents[4] / "web" / "dist"
     #: Seconds a stopping edge waits for its calls to end by themselves (it takes no new ones

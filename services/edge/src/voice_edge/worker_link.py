@@ -1,5 +1,8 @@
-"""A session's tie to the worker that owns it: controls and keepalives to it, its heartbeats, and
-the handover to another worker when it falls silent or hands the session back.
+"""A session's tie to the worker that owns it: the user's input and controls to it, keepalives, its
+heartbeats, and the handover to another worker when it falls silent or hands the session back.
+
+Input the owner has not acknowledged (``InputReplay``) is kept and replayed to the next owner, so a
+handover loses nothing the user said; while no worker owns the session, input is only kept.
 
 It talks back to its session only through two callables: ``tell`` sends the client an event,
 ``close`` asks the session to end.
@@ -9,18 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 
 import structlog
 from opentelemetry import trace
-from voice_proto import Bus, BusError, channels
+from voice_proto import Bus, BusError, NoResponders, RequestTimeout, channels
 from voice_proto import messages as m
+from voice_proto.telemetry_names import Attr, Span
 
 from . import protocol as p
 from .clock import SYSTEM_CLOCK, Clock
 from .outcome import CloseRequest, Outcome, RequestClose, Tell
 from .placement import place_session
+from .replay import InputReplay
 from .settings import EdgeSettings
 
 tracer = trace.get_tracer("voice_edge")
@@ -31,7 +37,8 @@ class HandoverReason(StrEnum):
 
     #: The worker handed the session back (``HandoverRequested``: it is shutting down).
     WORKER_RELEASED = "worker_released"
-    #: No heartbeat from the worker for ``EDGE_HEARTBEAT_TIMEOUT`` seconds.
+    #: No heartbeat from the worker for ``EDGE_HEARTBEAT_TIMEOUT`` seconds, and it did not answer
+    #: a probe either (nobody listens on the session's input, or no answer in time).
     HEARTBEAT_LOST = "heartbeat_lost"
 
 
@@ -42,6 +49,13 @@ class WorkerLink:
     (principal, resume token, finished turns). When no worker takes it within
     ``settings.start_timeout`` seconds, the client is told ``worker_lost``, the session's
     lifecycle says it ended, and the session is closed with 1013.
+
+    Heartbeats late by ``settings.heartbeat_timeout`` seconds are checked with a probe (a KEEPALIVE
+    request) before the session moves: no responders (the owner's connection is gone, as when it
+    was killed) moves it at once, an answer keeps it where it is, silence for
+    ``settings.probe_timeout`` moves it.
+
+    ``moved`` is called when another worker owns the session.
 
     ``capabilities`` are the owning worker's (``Capability`` values): the claim's, then the new
     claim's after a handover. The client is not told when a handover changes them (the ``session``
@@ -58,6 +72,8 @@ class WorkerLink:
         tell: Tell,
         close: RequestClose,
         capabilities: Sequence[str] = (),
+        owner: str = "",
+        moved: Callable[[], None] = lambda: None,
         clock: Clock = SYSTEM_CLOCK,
         headers: dict[str, str] | None = None,
         log: structlog.stdlib.BoundLogger | None = None,
@@ -69,6 +85,22 @@ class WorkerLink:
         self._tell = tell
         self._close = close
         self.capabilities = list(capabilities)
+        #: The owning worker's id ("" until its first heartbeat after a resume).
+        self.owner = owner
+        self._moved = moved
+        self.replay = InputReplay(
+            max_audio_bytes=int(settings.replay_seconds * m.INPUT_RATE * 2),
+            max_texts=settings.replay_texts,
+        )
+        #: False while the session moves: input is kept, not sent.
+        self._owned = True
+        self._audio_seq = 0
+        self._text_seq = 0
+        #: Makes this connection's input ids unique (``Nats-Msg-Id``, below).
+        self._input_id = secrets.token_hex(6)
+        #: The owner's ``Event.seq`` / ``Transcript.seq`` last sent on to the client.
+        self.delivered_event_seq = 0
+        self.delivered_transcript_seq = 0
         self._clock = clock
         #: The session's trace context, on everything sent to the worker.
         self._headers = headers
@@ -76,20 +108,64 @@ class WorkerLink:
         self._last_heartbeat = clock.monotonic()
         self._handover_now = asyncio.Event()
 
-    def heartbeat(self) -> None:
-        """The worker said it still owns the session."""
+    def heartbeat(self, beat: m.Heartbeat) -> None:
+        """The worker said it still owns the session (a beat of a previous owner is ignored)."""
+        if not self.owner:
+            self.owner = beat.worker_id
+        if beat.worker_id != self.owner:
+            return
         self._last_heartbeat = self._clock.monotonic()
+        self.replay.acknowledged(beat.audio_seq, beat.text_seq)
+
+    def delivered(self, *, event_seq: int = 0, transcript_seq: int = 0) -> None:
+        """The owner's event / transcript with this ``seq`` went on to the client."""
+        self.delivered_event_seq = max(self.delivered_event_seq, event_seq)
+        self.delivered_transcript_seq = max(self.delivered_transcript_seq, transcript_seq)
+
+    async def send_audio(self, pcm: bytes) -> None:
+        """The user's audio to the owner (kept until acknowledged)."""
+        self._audio_seq += 1
+        await self._send(m.AudioIn(seq=self._audio_seq, pcm=pcm))
+
+    async def send_text(self, text: str) -> None:
+        """The user's typed text to the owner (kept until acknowledged)."""
+        self._text_seq += 1
+        await self._send(m.TextIn(text=text, seq=self._text_seq))
+
+    async def _send(self, message: m.AudioIn | m.TextIn) -> None:
+        self.replay.add(message)
+        if self._owned:
+            await self._publish_input(message)
+
+    async def _publish_input(self, message: m.AudioIn | m.TextIn) -> None:
+        # A replayed frame carries its first send's id: a stream that captures the input (the
+        # recorder's VOICE_AUDIO) drops it as a duplicate, while the new owner, a plain
+        # subscriber, gets it.
+        kind = "a" if isinstance(message, m.AudioIn) else "t"
+        headers = {**(self._headers or {}), "Nats-Msg-Id": f"{self._input_id}-{kind}{message.seq}"}
+        sid = self._session_id
+        with contextlib.suppress(BusError, OSError):
+            if isinstance(message, m.AudioIn):
+                await self._bus.publish(channels.IN_AUDIO, message, session_id=sid, headers=headers)
+            else:
+                await self._bus.publish(channels.IN_TEXT, message, session_id=sid, headers=headers)
 
     def released(self) -> None:
         """The worker handed the session back (it is shutting down): move it now."""
         self._handover_now.set()
 
     async def control(self, kind: m.ControlKind, reason: str = "") -> None:
-        """Tell the session's worker (best effort: nobody may be listening any more)."""
+        """Tell the session's worker (best effort: nobody may be listening any more). Every
+        control carries what the client has been sent, for a resume to start after it."""
         with contextlib.suppress(BusError, OSError):
             await self._bus.publish(
                 channels.IN_CONTROL,
-                m.Control(kind=kind, reason=reason),
+                m.Control(
+                    kind=kind,
+                    reason=reason,
+                    delivered_event_seq=self.delivered_event_seq,
+                    delivered_transcript_seq=self.delivered_transcript_seq,
+                ),
                 session_id=self._session_id,
                 headers=self._headers,
             )
@@ -118,27 +194,50 @@ class WorkerLink:
             if wait > 0 and not self._handover_now.is_set():
                 await self._clock.wait(self._handover_now, wait)
                 continue
-            reason = (
-                HandoverReason.WORKER_RELEASED
-                if self._handover_now.is_set()
-                else HandoverReason.HEARTBEAT_LOST
-            )
+            released = self._handover_now.is_set()
+            if not released and await self._owner_answers():
+                self._last_heartbeat = self._clock.monotonic()
+                continue
+            reason = HandoverReason.WORKER_RELEASED if released else HandoverReason.HEARTBEAT_LOST
             self._handover_now.clear()
             if not await self._hand_over(reason):
                 return
 
+    async def _owner_answers(self) -> bool:
+        """Probe an owner whose heartbeats are late: True when it answers."""
+        probe = m.Control(kind=m.ControlKind.KEEPALIVE)
+        try:
+            await self._bus.request(
+                channels.IN_CONTROL, probe, session_id=self._session_id, timeout=self._settings.probe_timeout
+            )
+        except (NoResponders, RequestTimeout):
+            return False
+        except BusError:
+            return True  # our own connection is away: that says nothing about the worker
+        self._log.info("heartbeats late, but the worker answers")
+        return True
+
     async def _hand_over(self, reason: HandoverReason) -> bool:
+        self._owned = False
         start = self._handover_request()
         with tracer.start_as_current_span(
-            "edge.handover", attributes={"session.id": self._session_id, "reason": reason}
-        ):
+            Span.EDGE_HANDOVER, attributes={Attr.SESSION_ID: self._session_id, Attr.REASON: reason}
+        ) as span:
             self._log.warning("handing the session over", reason=reason)
             claim = await place_session(
                 self._bus, start, timeout=self._settings.start_timeout, clock=self._clock
             )
+            if claim is None:  # a failed handover: the session is lost
+                span.set_status(trace.StatusCode.ERROR, "no worker took the session")
+            else:
+                span.set_attribute(Attr.WORKER_ID, claim.worker_id)
         if claim is not None:
             self._last_heartbeat = self._clock.monotonic()
-            self._log.info("session handed over", worker=claim.worker_id)
+            self.owner = claim.worker_id
+            self.delivered_event_seq = self.delivered_transcript_seq = 0  # the new owner counts anew
+            replayed = await self._replay()
+            self._moved()
+            self._log.info("session handed over", worker=claim.worker_id, replayed=replayed)
             if claim.capabilities != self.capabilities:
                 self._log.warning(
                     "the new worker's engine does other things; the client learns it when it reconnects",
@@ -147,6 +246,7 @@ class WorkerLink:
                 )
                 self.capabilities = claim.capabilities
             return True
+        self._owned = True  # the session is closing: the worker is told to hang up
         await self._tell(
             p.ErrorEvent(p.ErrorCode.WORKER_LOST, "the session's worker stopped and no other is available")
         )
@@ -162,3 +262,18 @@ class WorkerLink:
             )
         self._close(CloseRequest(p.Close.TRY_AGAIN_LATER, "worker lost", Outcome.FAILED))
         return False
+
+    async def _replay(self) -> int:
+        """Send the new owner what no owner acknowledged, then let input flow again. Input that
+        arrives while the replay is being sent is kept first, so it is part of the replay and the
+        order holds."""
+        self.replay.new_owner()
+        sent = {m.AudioIn: 0, m.TextIn: 0}
+        count = 0
+        while rest := [e for e in self.replay.pending() if e.seq > sent[type(e)]]:
+            for message in rest:
+                await self._publish_input(message)
+                sent[type(message)] = message.seq
+                count += 1
+        self._owned = True
+        return count

@@ -13,6 +13,7 @@ import contextlib
 import hmac
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from enum import Enum
 
@@ -33,6 +34,14 @@ tracer = trace.get_tracer("voice_nova")
 
 #: Seconds to let the engine's remaining events out after it was closed.
 _PUMP_GRACE = 2.0
+#: Client-visible events kept to send again to a client that resumes after missing them.
+_MISSABLE_KEPT = 64
+
+type Missable = m.Transcript | m.OutEvent
+
+
+#: The out events a resumed client is sent again when it missed them: the turns' states.
+_MISSABLE_EVENTS = (m.TurnStarted, m.TurnEnded, m.Interrupted, m.ToolCall)
 
 
 class State(Enum):
@@ -68,6 +77,7 @@ class WorkerSession:
         model: str = "",
         parent: Context | None = None,
         on_finished: Callable[[WorkerSession], None] = lambda _session: None,
+        on_state_change: Callable[[WorkerSession], None] = lambda _session: None,
     ) -> None:
         self.id = setup.session_id
         self.setup = setup
@@ -82,6 +92,10 @@ class WorkerSession:
         self._resume_window = resume_window
         self._handover = handover
         self._on_finished = on_finished
+        #: Told when the session is suspended or resumed (what it costs its worker changes).
+        self._on_state_change = on_state_change
+        #: ``time.monotonic()`` when the session was last suspended (the oldest is evicted first).
+        self.suspended_at = 0.0
         self._log = log.bind(session_id=self.id, principal=setup.principal)
         self._span = tracer.start_span(
             Span.NOVA_SESSION,
@@ -108,6 +122,14 @@ class WorkerSession:
         self._transcript_seq = 0
         #: When the edge last sent anything (audio, text, control); see ``edge_silent_for``.
         self._last_input = time.monotonic()
+        #: Highest input sequences received from the current connection (the heartbeat says them).
+        self._audio_received = 0
+        self._text_received = 0
+        #: The last turn events and final transcripts, and how far the client is known to have
+        #: received them (``Control.delivered_*``): a resumed client gets what came after.
+        self._missable: deque[Missable] = deque(maxlen=_MISSABLE_KEPT)
+        self._delivered_event = 0
+        self._delivered_transcript = 0
 
     # --- opening ------------------------------------------------------------------------------
 
@@ -141,11 +163,13 @@ class WorkerSession:
 
     async def _on_audio(self, audio: m.AudioIn, _delivery: Delivery) -> None:
         self._last_input = time.monotonic()
+        self._audio_received = max(self._audio_received, audio.seq)
         if self.state is not State.ENDED:
             await self.engine.push_audio(audio.pcm)
 
     async def _on_text(self, text: m.TextIn, _delivery: Delivery) -> None:
         self._last_input = time.monotonic()
+        self._text_received = max(self._text_received, text.seq)
         if self.state is not State.ENDED:
             self.turn_trace.text_arrived()
             await self.engine.push_text(text.text)
@@ -156,6 +180,11 @@ class WorkerSession:
 
     async def _on_control(self, control: m.Control, delivery: Delivery) -> None:
         self._last_input = time.monotonic()
+        if control.kind is not m.ControlKind.RESUME or control.worker_id == self.worker_id:
+            # (A resume's marks come from the session's state in the bus: they count this
+            # worker's events only if it owned the session when they were written.)
+            self._delivered_event = max(self._delivered_event, control.delivered_event_seq)
+            self._delivered_transcript = max(self._delivered_transcript, control.delivered_transcript_seq)
         match control.kind:
             case m.ControlKind.END_OF_UTTERANCE:
                 self.turn_trace.utterance_ended()
@@ -170,6 +199,9 @@ class WorkerSession:
                 await self._bus.respond(channels.IN_CONTROL, delivery, reply, headers=self._headers)
             case m.ControlKind.SUPERSEDED if control.worker_id != self.worker_id:
                 self._finish_soon("superseded", Ending.SUPERSEDED)
+            case m.ControlKind.KEEPALIVE if delivery.reply and self.state is not State.ENDED:
+                # A probe: the edge missed our heartbeats and asks whether we still own the session.
+                await self._bus.respond(channels.IN_CONTROL, delivery, m.ControlReply(ok=True))
             case _:
                 pass  # KEEPALIVE: noting the time above is all it is for
 
@@ -178,6 +210,8 @@ class WorkerSession:
         if self.state is not State.ACTIVE:
             return
         self.state = State.SUSPENDED
+        self.suspended_at = time.monotonic()
+        self._on_state_change(self)
         self._expiry_task = asyncio.create_task(self._expire_after_window())
         await self._lifecycle(m.LifecycleKind.SUSPENDED, reason=reason)
         self._log.info("client gone; waiting for it to resume", reason=reason, window=self._resume_window)
@@ -197,11 +231,29 @@ class WorkerSession:
             self._expiry_task.cancel()
             self._expiry_task = None
         self.state = State.ACTIVE
+        self._on_state_change(self)
+        self._audio_received = self._text_received = 0  # the new connection counts from 1
         # Any other edge connection still attached to this session lets go.
         await self._publish_event(m.Resumed(conn_id=control.conn_id))
+        missed = await self._send_missed()
         await self._lifecycle(m.LifecycleKind.RESUMED)
-        self._log.info("client resumed")
+        self._log.info("client resumed", missed=missed)
         return m.ControlReply(ok=True, capabilities=self.capabilities, next_turn_id=self.turns.next_id)
+
+    async def _send_missed(self) -> int:
+        """Publish again, in their order and with their sequence numbers, the turn events and final
+        transcripts the client was not sent (the resuming edge is subscribed already); transcripts
+        as ``MissedTranscript`` events, so that the records stream keeps them once."""
+        missed = [
+            event
+            for event in self._missable
+            if event.seq
+            > (self._delivered_transcript if isinstance(event, m.Transcript) else self._delivered_event)
+        ]
+        for event in missed:
+            again = m.MissedTranscript(transcript=event) if isinstance(event, m.Transcript) else event
+            await self._bus.publish(channels.OUT_EVENT, again, session_id=self.id, headers=self._headers)
+        return len(missed)
 
     # --- output -------------------------------------------------------------------------------
 
@@ -230,6 +282,8 @@ class WorkerSession:
             case m.Transcript():
                 self._transcript_seq += 1
                 event.seq = self._transcript_seq
+                if event.stage is m.Stage.FINAL:
+                    self._missable.append(event)
                 await self._bus.publish(channels.TRANSCRIPT, event, session_id=self.id, headers=headers)
             case m.ErrorEvent(fatal=True):
                 await self._publish_event(event)
@@ -240,13 +294,18 @@ class WorkerSession:
     async def _publish_event(self, event: m.OutEvent, headers: dict[str, str] | None = None) -> None:
         self._event_seq += 1
         event.seq = self._event_seq
+        if isinstance(event, _MISSABLE_EVENTS):
+            self._missable.append(event)
         await self._bus.publish(
             channels.OUT_EVENT, event, session_id=self.id, headers=headers or self._headers
         )
 
     async def heartbeat(self) -> None:
         if self.state is not State.ENDED:
-            await self._publish_event(m.Heartbeat(worker_id=self.worker_id))
+            beat = m.Heartbeat(
+                worker_id=self.worker_id, audio_seq=self._audio_received, text_seq=self._text_received
+            )
+            await self._publish_event(beat)
 
     async def _lifecycle(self, kind: m.LifecycleKind, reason: str = "") -> None:
         message = m.Lifecycle(
@@ -265,6 +324,10 @@ class WorkerSession:
         """Stop from inside a handler or the pump: as a task of its own, because stopping stops them."""
         if self._finishing is None:
             self._finishing = asyncio.create_task(self._close(reason, how), name=f"end-{self.id}")
+
+    async def evict(self) -> None:
+        """End a suspended session for good so that a live caller gets its place (``evicted``)."""
+        await self._close(m.EndReason.EVICTED, Ending.ENDED)
 
     async def hand_back(self, reason: str) -> None:
         """Stop without ending the session, and ask the edge to place it on another worker."""

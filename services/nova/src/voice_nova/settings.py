@@ -22,8 +22,10 @@ class NovaSettings(ServiceSettings):
     #: Sessions this worker owns at once; unset: what the engine declares for 2 cores.
     max_sessions: int | None = Field(default=None, ge=1)
     worker_id: str = Field(default_factory=_default_worker_id)
-    #: Seconds between heartbeats of each session (the edge hands over when they stop).
-    heartbeat_interval: float = Field(default=1.0, gt=0)
+    #: Seconds between heartbeats of each session (the edge probes the worker when they are late
+    #: by EDGE_HEARTBEAT_TIMEOUT and hands over when it does not answer; they also acknowledge the
+    #: input received, which the edge keeps until then).
+    heartbeat_interval: float = Field(default=0.25, gt=0)
     #: Seconds a session whose client dropped waits for the client to resume.
     resume_window: float = Field(default=30.0, ge=0)
     #: Seconds without anything from a session's edge (it sends keepalives) before the session

@@ -25,6 +25,13 @@ type ToolHandler = Callable[..., Awaitable[Any]]
 
 #: Longest a tool may run before its call is answered with a timeout error.
 DEFAULT_TIMEOUT = 10.0
+#: Most characters of a call's JSON arguments, and of its JSON result: what a model or a tool
+#: sends beyond it is answered with an error, so one call's cost (parsing, validating, the events
+#: that report it on the bus and to the client) stays bounded.
+MAX_ARGUMENTS_CHARS = 16_384
+MAX_RESULT_CHARS = 65_536
+#: Longest tool name repeated in an error result.
+_NAME_SHOWN = 64
 
 
 @dataclass(frozen=True)
@@ -77,35 +84,72 @@ class ToolRegistry:
         return [tool.spec() for tool in self._tools.values()]
 
     async def call(self, name: str, arguments: str | dict[str, Any]) -> ToolResult:
-        """Run a call; never raises (a bad name, bad arguments, a failure or a timeout is an error result)."""
+        """Run a call; never raises: a bad name, arguments that are not a JSON object of the tool's
+        schema (too large, too deep, numbers past Python's 4300-digit limit included), a failure,
+        a timeout or a result over ``MAX_RESULT_CHARS`` is an error result."""
         tool = self._tools.get(name)
         if tool is None:
-            return _error(f"unknown tool {name!r}")
+            return _error(f"unknown tool {name[:_NAME_SHOWN]!r}")
         try:
-            args = json.loads(arguments or "{}") if isinstance(arguments, str) else arguments
-        except json.JSONDecodeError as exc:
-            return _error(f"arguments are not JSON: {exc.msg}")
-        if not isinstance(args, dict):
-            return _error("arguments must be a JSON object")
-        problems = sorted(tool._validator.iter_errors(args), key=str)
+            args = _arguments(arguments)
+            problems = sorted(tool._validator.iter_errors(args), key=str)
+        except _BadArguments as exc:
+            return _error(str(exc))
+        except RecursionError:
+            return _error("arguments are nested too deeply")
         if problems:
             return _error(f"invalid arguments: {problems[0].message}")
         try:
             value = await asyncio.wait_for(tool.handler(**args), tool.timeout)
-            return ToolResult(ok=True, content=json.dumps(value))
+            content = json.dumps(value)
         except TimeoutError:
             return _error(f"{name} did not finish within {tool.timeout:g} s")
         except Exception as exc:
-            return _error(f"{name} failed: {exc}")
+            return _error(f"{name} failed: {str(exc)[: _NAME_SHOWN * 4]}")
+        if len(content) > MAX_RESULT_CHARS:
+            return _error(f"{name} returned {len(content)} characters, over {MAX_RESULT_CHARS}")
+        return ToolResult(ok=True, content=content)
 
     async def run_reported(self, call: m.ToolCall, emit: Callable[[m.ToolCall], object]) -> ToolResult:
         """Run ``call`` (its ``name`` and JSON ``arguments``) and report it through ``emit``: the call
         itself as ``started``, then a copy ``completed`` or ``failed`` with the result's JSON. Never
         raises, as :meth:`call`."""
-        emit(call)
+        # Reported without what is over the limits: a model's runaway arguments must not become a
+        # bus message over the server's maximum payload (which would fail the session, not the call).
+        reported = replace(call, name=call.name[:_NAME_SHOWN], arguments=_shown(call.arguments))
+        emit(reported)
         result = await self.call(call.name, call.arguments)
-        emit(replace(call, status=_status(result), result=result.content))
+        emit(replace(reported, status=_status(result), result=result.content))
         return result
+
+
+class _BadArguments(ValueError):
+    pass
+
+
+def _arguments(arguments: str | dict[str, Any]) -> dict[str, Any]:
+    """The call's arguments as a dict; raises _BadArguments saying why not, or RecursionError."""
+    if isinstance(arguments, str):
+        if len(arguments) > MAX_ARGUMENTS_CHARS:
+            raise _BadArguments(f"arguments are {len(arguments)} characters, over {MAX_ARGUMENTS_CHARS}")
+        try:
+            args = json.loads(arguments or "{}")
+        except json.JSONDecodeError as exc:
+            raise _BadArguments(f"arguments are not JSON: {exc.msg}") from None
+        except ValueError:  # an integer past sys.get_int_max_str_digits()
+            raise _BadArguments("arguments hold a number too long to read") from None
+    else:
+        args = arguments
+    if not isinstance(args, dict):
+        raise _BadArguments("arguments must be a JSON object")
+    return args
+
+
+def _shown(arguments: str) -> str:
+    """A call's arguments as reported: as given, or a JSON note of their size when over the limit."""
+    if len(arguments) <= MAX_ARGUMENTS_CHARS:
+        return arguments
+    return json.dumps({"omitted": f"{len(arguments)} characters, over {MAX_ARGUMENTS_CHARS}"})
 
 
 def _status(result: ToolResult) -> m.ToolCallStatus:

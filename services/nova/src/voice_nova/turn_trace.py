@@ -43,9 +43,9 @@ _first_audio = histogram(_meter, Metrics.FIRST_AUDIO, FIRST_AUDIO_BUCKETS)
 _turns = counter(_meter, Metrics.TURNS)
 
 
-def _epoch_ns(monotonic: float) -> int:
-    """A ``time.monotonic()`` reading as the wall-clock nanoseconds spans are stamped with."""
-    return time.time_ns() - int((time.monotonic() - monotonic) * 1e9)
+def _wall_offset_ns() -> int:
+    """Wall-clock nanoseconds minus monotonic ones, now (spans are stamped in wall-clock time)."""
+    return time.time_ns() - time.monotonic_ns()
 
 
 @dataclass
@@ -87,6 +87,8 @@ class TurnTrace:
         self._model = model
         self._session = session_span.get_span_context()
         self._marks = marks
+        #: Read once: two moments keep their order when stamped (a span never starts before its parent).
+        self._offset_ns = _wall_offset_ns()
         self._turns: dict[int, _Turn] = {}
         self._latest: _Turn | None = None
         #: The latest turn's model span, its end time, its turn: still taking token usage.
@@ -175,6 +177,10 @@ class TurnTrace:
             self._close(turn, now)
         self._end_model_span()
 
+    def _epoch_ns(self, monotonic: float) -> int:
+        """A ``time.monotonic()`` reading as the wall-clock nanoseconds spans are stamped with."""
+        return int(monotonic * 1e9) + self._offset_ns
+
     # --- turns ------------------------------------------------------------------------------------
 
     def _end_model_span(self) -> None:
@@ -199,7 +205,7 @@ class TurnTrace:
             Span.TURN,
             context=Context(),  # a trace of its own, linked to the session's
             kind=trace.SpanKind.INTERNAL,
-            start_time=_epoch_ns(start),
+            start_time=self._epoch_ns(start),
             links=[link],
             attributes={
                 Attr.SESSION_ID: self._session_id,
@@ -283,7 +289,7 @@ class TurnTrace:
         turn.span.set_attributes({Attr.TURN_OUTCOME: outcome.value, Attr.TURN_INTERRUPTED: turn.interrupted})
         if outcome is TurnOutcome.FAILED:
             turn.span.set_status(trace.StatusCode.ERROR, "turn failed")
-        turn.span.end(_epoch_ns(now))
+        turn.span.end(self._epoch_ns(now))
         log.info(
             "turn ended",
             session_id=self._session_id,
@@ -313,10 +319,10 @@ class TurnTrace:
                 span = tracer.start_span(
                     Span.MODEL_STREAM,
                     context=turn.context,
-                    start_time=_epoch_ns(start),
+                    start_time=self._epoch_ns(start),
                     attributes=attributes,
                 )
-                self._model_span = (span, _epoch_ns(now), turn)
+                self._model_span = (span, self._epoch_ns(now), turn)
             return
         heard = turn.user_final_at
         if turn.opened_by is m.Role.USER and not turn.typed:
@@ -337,6 +343,6 @@ class TurnTrace:
         if not start or not end or end < start:
             return
         span = tracer.start_span(
-            name, context=turn.context, start_time=_epoch_ns(start), attributes=attributes
+            name, context=turn.context, start_time=self._epoch_ns(start), attributes=attributes
         )
-        span.end(_epoch_ns(end))
+        span.end(self._epoch_ns(end))

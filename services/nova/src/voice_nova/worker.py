@@ -1,10 +1,15 @@
 """The bus side of the worker: claims sessions from the queue group while it has room, publishes
-each session's heartbeat, and on shutdown hands its sessions back to the edge."""
+each session's heartbeat, and on shutdown hands its sessions back to the edge.
+
+A suspended session (its client gone, waiting for a resume) never costs a live caller a place:
+while one is suspended the worker counts as having room, and a claim that finds it full evicts the
+session suspended longest (it ends ``evicted``; a resume of it is refused ``evicted``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import structlog
 from nats.aio.subscription import Subscription
@@ -49,6 +54,8 @@ class Worker:
         #: Held while a claim is handled: leaving the queue group must not cancel it half-way.
         self._claiming = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        #: Evictions in progress (their sessions closing, then refusing resumes).
+        self._evictions: set[asyncio.Task[None]] = set()
         labels = {"worker": worker_id}
         # Autoscaling on sessions divides the one by the other.
         gauge(_meter, Metrics.WORKER_SESSIONS, lambda: [metrics.Observation(len(self.sessions), labels)])
@@ -56,7 +63,14 @@ class Worker:
 
     @property
     def has_room(self) -> bool:
-        return not self.draining and len(self.sessions) < self.max_sessions
+        """Room for a live caller: a free slot, or a suspended session to give up."""
+        if self.draining:
+            return False
+        return len(self.sessions) < self.max_sessions or self._oldest_suspended() is not None
+
+    def _oldest_suspended(self) -> WorkerSession | None:
+        suspended = [s for s in self.sessions.values() if s.state is State.SUSPENDED]
+        return min(suspended, key=lambda s: s.suspended_at, default=None)
 
     async def start(self) -> None:
         await self._sync_claiming()
@@ -102,7 +116,10 @@ class Worker:
         if self.draining:
             return m.SessionClaim(accepted=False, reason=m.ClaimRefusal.DRAINING)
         if len(self.sessions) >= self.max_sessions:
-            return m.SessionClaim(accepted=False, reason=m.ClaimRefusal.AT_CAPACITY)
+            evicted = self._oldest_suspended()
+            if evicted is None:
+                return m.SessionClaim(accepted=False, reason=m.ClaimRefusal.AT_CAPACITY)
+            self._evict(evicted)
         if request.handover:
             # The previous owner may still be alive (the edge only missed its heartbeats, say in a
             # network blip): tell it to let go, so the session never has two owners. Sent before
@@ -130,6 +147,7 @@ class Worker:
             model=self.factory.model,
             parent=delivery.trace_context(),
             on_finished=self._forget,
+            on_state_change=lambda _session: self._capacity_changed.set(),
         )
         self.sessions[session.id] = session
         try:
@@ -147,6 +165,35 @@ class Worker:
             resume_token=session.resume_token,
             capabilities=session.capabilities,
         )
+
+    def _evict(self, session: WorkerSession) -> None:
+        """Give the session's place to a live caller now; it closes, then refuses resumes for what
+        remains of its window, so that its client learns why."""
+        del self.sessions[session.id]
+        log.info("evicting a suspended session for a live caller", session_id=session.id)
+
+        window_left = self._resume_window - (time.monotonic() - session.suspended_at)
+
+        async def evict() -> None:
+            await session.evict()
+            await self._refuse_resumes(session.id, window_left)
+
+        task = asyncio.create_task(evict(), name=f"evict-{session.id}")
+        self._evictions.add(task)
+        task.add_done_callback(self._evictions.discard)
+
+    async def _refuse_resumes(self, session_id: str, seconds: float) -> None:
+        async def refuse(control: m.Control, delivery: Delivery) -> None:
+            if control.kind is m.ControlKind.RESUME:
+                reply = m.ControlReply(ok=False, reason=m.ResumeRefusal.EVICTED)
+                await self.bus.respond(channels.IN_CONTROL, delivery, reply)
+
+        subscription = await self.bus.subscribe_session(session_id, {channels.IN_CONTROL: refuse})
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
 
     def _forget(self, session: WorkerSession) -> None:
         if self.sessions.get(session.id) is session:
@@ -169,6 +216,6 @@ class Worker:
         sessions = list(self.sessions.values())
         log.info("draining", sessions=len(sessions))
         await asyncio.gather(*(session.hand_back(m.EndReason.WORKER_SHUTDOWN) for session in sessions))
-        for task in self._tasks:
+        for task in (*self._tasks, *self._evictions):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._evictions, return_exceptions=True)

@@ -95,7 +95,7 @@ def _stage(fields: Any) -> str:
         return ""
     try:
         parsed = json.loads(fields)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, a number past the digit limit, too deep
         return ""
     return str(parsed.get("generationStage", "")) if isinstance(parsed, dict) else ""
 
@@ -112,7 +112,7 @@ def parse(raw: bytes) -> NovaOutput | None:
         document = json.loads(raw)
         event = document["event"]
         ((name, body),) = event.items()
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise MalformedOutput(f"not a Nova event: {raw[:200]!r}") from exc
     try:
         match name:

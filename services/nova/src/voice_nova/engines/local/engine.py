@@ -212,7 +212,12 @@ class LocalEngine(QueuedEngine):
         return self._speculation is not None and not self._speculation[1].done()
 
     def _with_carry(self, audio: FloatArray) -> FloatArray:
-        return audio if self._carry is None else np.concatenate((self._carry, audio))
+        if self._carry is None:
+            return audio
+        # However often a turn is taken up again before it was transcribed, what is transcribed
+        # stays within one utterance's bound (the latest of it).
+        longest = int(self._settings.max_utterance_s * m.INPUT_RATE)
+        return np.concatenate((self._carry, audio))[-longest:]
 
     def _on_utterance(self, ended: UtteranceEnded) -> None:
         # Speech ended where the silence that ended it began (or now, when the client said so).

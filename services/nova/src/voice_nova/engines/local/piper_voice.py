@@ -35,6 +35,9 @@ class PiperSpeaker:
         options.inter_op_num_threads = 1
         # Idle runtime threads spinning for work would take the CPU other sessions' speech needs.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Without the arena each call's tensors go back to the allocator when it ends: the arena
+        # would keep the largest call's memory for the life of the worker.
+        options.enable_cpu_mem_arena = False
         session = onnxruntime.InferenceSession(
             str(model), sess_options=options, providers=["CPUExecutionProvider"]
         )

@@ -43,6 +43,22 @@ def normalize(text: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9']+", " ", text.lower().replace("\u2019", "'")).split())
 
 
+#: Most of what was heard that an answer repeats back: the cost of an answer must not grow with
+#: the input (a 2,000-character text once became a 2,000-character sentence to synthesize).
+QUOTE_WORDS = 12
+QUOTE_CHARS = 80
+
+
+def quote(heard: str) -> str:
+    """What was heard, to repeat back: at most ``QUOTE_WORDS`` words and ``QUOTE_CHARS`` characters,
+    with an ellipsis when cut, and no closing punctuation (the answer adds its own)."""
+    words = heard.split()
+    text = " ".join(words[:QUOTE_WORDS])
+    cut = len(words) > QUOTE_WORDS or len(text) > QUOTE_CHARS
+    text = text[:QUOTE_CHARS].rstrip(" .!?")
+    return f"{text}\u2026" if cut else text
+
+
 def _matches(question: str, *patterns: str) -> bool:
     return any(re.search(rf"\b(?:{pattern})\b", question) for pattern in patterns)
 
@@ -100,15 +116,19 @@ class Responder:
         return self._said(GREETING)
 
     def remember(self, history: list[m.HistoryTurn]) -> None:
-        """Pick the context back up from a conversation that moved here from another worker."""
-        for turn in reversed(history):
-            if turn.role is m.Role.ASSISTANT and not self._last_answer:
-                self._last_answer = turn.text
+        """Pick the context back up from a conversation that moved here from another worker: the
+        last answer (for "say that again"), the topic last asked about and how far into it the
+        answers went (for "tell me more"). The history is read in order, as if it happened here."""
+        for turn in history:
             if turn.role is m.Role.USER:
                 topic = self._best_topic(normalize(turn.text))
                 if topic is not None:
                     self._topic, self._depth = topic, 1
-                    return
+            elif turn.text.strip():
+                self._last_answer = turn.text
+                if self._topic is not None:
+                    given = [i + 1 for i, text in enumerate(self._topic.answers) if text in turn.text]
+                    self._depth = max([self._depth, *given])
 
     def respond(self, heard: str) -> Reply:
         question = normalize(heard)
@@ -148,8 +168,7 @@ class Responder:
             return Reply(self._said(f"Hello! Ask me about {SUBJECTS}."))
         return Reply(
             self._said(
-                f"Sorry, I didn't understand that. I heard: {heard.strip().rstrip('.!?')}. "
-                f"I can help with {SUBJECTS}."
+                f"Sorry, I didn't understand that. I heard: {quote(heard)}. I can help with {SUBJECTS}."
             )
         )
 
