@@ -19,8 +19,8 @@ from starlette.requests import HTTPConnection
 
 from . import channels
 from . import messages as m
-from .bus import Bus, BusError
-from .telemetry_names import MESSAGING_SYSTEM_NATS, Attr, Span
+from .bus import Bus, BusError, messaging_attributes
+from .telemetry_names import Attr, Span
 
 tracer = trace.get_tracer("voice_proto.auth")
 
@@ -107,9 +107,7 @@ class AuthClient:
             kind=trace.SpanKind.CLIENT,
             attributes={
                 Attr.AUTH_SCHEME: credential.scheme.value,
-                Attr.MESSAGING_SYSTEM: MESSAGING_SYSTEM_NATS,
-                Attr.MESSAGING_DESTINATION: channels.AUTH_VALIDATE.subject(None),
-                Attr.MESSAGING_OPERATION_TYPE: "send",
+                **messaging_attributes(channels.AUTH_VALIDATE, "send"),
             },
         ) as span:
             reply: m.ValidateReply = await self._bus.request(

@@ -62,7 +62,8 @@ def _spanned(channel: Channel[Any], message: Any) -> bool:
     return not isinstance(message, m.Heartbeat)
 
 
-def _messaging(channel: Channel[Any], operation: str) -> dict[str, str]:
+def messaging_attributes(channel: Channel[Any], operation: str) -> dict[str, str]:
+    """The OpenTelemetry messaging attributes of a span that sends or processes on ``channel``."""
     return {
         Attr.MESSAGING_SYSTEM: MESSAGING_SYSTEM_NATS,
         # The subject's template (voice.{session}.in.control), not the subject: low cardinality.
@@ -303,7 +304,7 @@ class Bus:
                 f"send {channel.address}",
                 context=parent,
                 kind=trace.SpanKind.PRODUCER,
-                attributes=_messaging(channel, "send"),
+                attributes=messaging_attributes(channel, "send"),
             ):
                 await self.nc.publish(subject, channel.encode(message), headers=headers_for())
         except nats.errors.OutboundBufferLimitError:
@@ -424,7 +425,7 @@ class Bus:
                         f"process {channel.address}",
                         context=context_from(msg.headers),
                         kind=trace.SpanKind.CONSUMER,
-                        attributes=_messaging(channel, "process"),
+                        attributes=messaging_attributes(channel, "process"),
                     ):
                         await handler(payload, Delivery(msg))
                 else:

@@ -9,6 +9,7 @@ from nats.aio.subscription import Subscription
 from opentelemetry import metrics, trace
 from voice_proto import Bus, Delivery, channels
 from voice_proto.auth import ADMIN_ROLE, UNAVAILABLE_REASONS
+from voice_proto.bus import messaging_attributes
 from voice_proto.messages import (
     AuthRefusal,
     CredentialScheme,
@@ -21,7 +22,7 @@ from voice_proto.messages import (
     ValidateRequest,
 )
 from voice_proto.telemetry import counter, histogram
-from voice_proto.telemetry_names import AUTH_BUCKETS, MESSAGING_SYSTEM_NATS, Attr, Metrics, Span
+from voice_proto.telemetry_names import AUTH_BUCKETS, Attr, Metrics, Span
 
 from .apikeys import ApiKeyStore
 from .devissuer import BadUsername, DevIssuer
@@ -99,12 +100,7 @@ class AuthService:
             Span.AUTH_VALIDATE,
             context=delivery.trace_context(),
             kind=trace.SpanKind.SERVER,
-            attributes={
-                Attr.AUTH_SCHEME: scheme,
-                Attr.MESSAGING_SYSTEM: MESSAGING_SYSTEM_NATS,
-                Attr.MESSAGING_DESTINATION: channels.AUTH_VALIDATE.subject(None),
-                Attr.MESSAGING_OPERATION_TYPE: "process",
-            },
+            attributes={Attr.AUTH_SCHEME: scheme, **messaging_attributes(channels.AUTH_VALIDATE, "process")},
         ) as span:
             started = time.perf_counter()
             reply = await self.validate(request)

@@ -23,7 +23,7 @@ from voice_proto import Bus, ProtoDecodeError
 from voice_proto import messages as m
 from voice_proto.streams import Record, consume_records, records_consumer
 from voice_proto.telemetry import counter
-from voice_proto.telemetry_names import Attr, Metrics, Span
+from voice_proto.telemetry_names import MESSAGING_SYSTEM_NATS, Attr, Metrics, Span
 from voice_proto.tracecontext import context_from
 
 from .store import Store
@@ -116,7 +116,7 @@ def _attributes(record: Record) -> dict[str, str | int]:
     attributes: dict[str, str | int] = {
         Attr.SESSION_ID: record.session_id,
         Attr.STREAM_SEQ: record.stream_seq,
-        Attr.MESSAGING_SYSTEM: "nats",
+        Attr.MESSAGING_SYSTEM: MESSAGING_SYSTEM_NATS,
         Attr.MESSAGING_OPERATION_TYPE: "process",
     }
     if isinstance(record.message, m.Transcript):
