@@ -1,5 +1,5 @@
 """The ``session`` event says what the session's engine can do, on a new connection and on a
-resumed one (the loopback engine's empty set is checked in test_session_flow.py, the offline
+resumed one (the loopback engine's text input is checked in test_session_flow.py, the offline
 engine's in test_local_engine.py, Nova Sonic's in test_nova_bedrock.py)."""
 
 from __future__ import annotations

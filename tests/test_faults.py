@@ -1,7 +1,13 @@
 """Faults injected into a running system on a 3-node NATS cluster, mid-call, with callers streaming
 and typing: a session survives the loss of its worker (twice) or its edge, and loses nothing the
 user said or the conversation so far; turn ids stay unique across the moves. (The figures, audio
-gap and what a fault costs, come from bench/faults.py; here only what must hold.)"""
+gap and what a fault costs, come from bench/faults.py; here only what must hold.)
+
+And NATS faults, with ten callers on the loopback engine and the transcripts service: the NATS node
+the services use SIGKILLed (3-node cluster, every service given all three URLs), or the only NATS
+server down 6 s and restarted on its port and store. No session closed, audio back in every one,
+every typed line answered and its two transcripts stored exactly once, turn ids unique (figures:
+bench/bus_faults.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +18,10 @@ import pytest
 from voice_proto import channels
 from voice_proto import messages as m
 from voice_proto.session_state import SESSIONS_BUCKET, SessionStore
-from voice_testkit.callers import EDGE_ENV, Caller, stop_all
+from voice_testkit.callers import Caller, stop_all
+from voice_testkit.calls import Figures, start_call_services, through_fault
 from voice_testkit.client import BINARY_PROTOCOL, VoiceClient
+from voice_testkit.nats import NatsCluster, NatsServer
 from voice_testkit.recorder import Recorder
 from voice_testkit.stack import API_KEYS, Stack
 
@@ -27,7 +35,6 @@ ENV = {
     "NOVA_HEARTBEAT_INTERVAL": "0.25",
     "EDGE_HEARTBEAT_TIMEOUT": "0.75",
     "VOICE_RECORDS_REPLICAS": "3",
-    **EDGE_ENV,
 }
 
 
@@ -99,7 +106,8 @@ async def test_an_edge_lost_mid_call_keeps_the_conversation_and_what_the_client_
 ) -> None:
     """A client that drops during a short answer gets the answer's final transcript when it resumes
     (on another edge), once; a killed edge's session resumes on another edge with its history, which
-    a later worker handover still carries (issue 13.5)."""
+    a later worker handover still carries (issue 13.5); a session whose worker dies while its client
+    is away is placed again, from its state, when the client resumes."""
     s = cluster_stack
     s.start_auth(wait=False)
     for name in ("edge-1", "edge-2"):
@@ -141,14 +149,28 @@ async def test_an_edge_lost_mid_call_keeps_the_conversation_and_what_the_client_
     # read it from the bus.
     owner = await owner_after(lifecycle, sid)
     s.processes[owner].signal(signal.SIGKILL)
-    await owner_after(lifecycle, sid, previous=owner)
+    owner = await owner_after(lifecycle, sid, previous=owner)
     await third.send_text("recall")
     recalled = await third.expect("transcript", role="assistant", stage="final", timeout=10)
     for word in ("alpha", "beta", "gamma", "with 25 chunks"):
         assert word in recalled["text"]
     finals = [e for e in [*again.events, *third.events] if e.get("text", "").endswith("with 25 chunks")]
     assert len([e for e in finals if e["stage"] == "final"]) == 1
-    await third.end()
+
+    # The client drops, and while nobody carries the session its worker dies too: the resume
+    # places it again from its state in the bus, conversation and all.
+    await third.close()
+    await wait_for_state(store, sid, lambda state: state.updated_at > saved.updated_at)
+    s.processes[owner].signal(signal.SIGKILL)
+    s.start_worker("nova-c", wait=True, **ENV)
+    fourth = await VoiceClient.open(
+        s.ws_url("edge-1", f"session={sid}"), key=key, protocol=BINARY_PROTOCOL, resume_token=token
+    )
+    await fourth.send_text("recall")
+    recalled = await fourth.expect("transcript", role="assistant", stage="final", timeout=10)
+    for word in ("alpha", "beta", "gamma"):
+        assert word in recalled["text"]
+    await fourth.end()
     await bus.drain()
 
 
@@ -160,3 +182,36 @@ async def wait_for_state(store: SessionStore, sid: str, done: object) -> m.Sessi
             return state
         await asyncio.sleep(0.05)
     raise AssertionError(f"the session's state never got there: {await store.get(sid)}")
+
+
+def assert_nothing_lost(figures: Figures) -> None:
+    assert figures.closed == []
+    assert figures.audio_back == figures.sessions
+    assert figures.typed_turns_lost == 0
+    assert figures.turn_ids_reused == 0
+    stored = figures.stored
+    assert (stored.stored, stored.duplicated) == (stored.expected, 0)
+    assert stored.turn_ids_reused == 0
+
+
+async def test_killing_the_nats_node_the_services_use_loses_nothing(
+    cluster_stack: Stack, nats_cluster: NatsCluster
+) -> None:
+    start_call_services(cluster_stack)
+
+    async def kill_the_edges_node() -> None:
+        node = await asyncio.to_thread(nats_cluster.member_serving, "edge")
+        await asyncio.to_thread(node.kill)
+
+    assert_nothing_lost(await through_fault(cluster_stack, kill_the_edges_node))
+
+
+async def test_six_seconds_without_nats_loses_nothing(fresh_stack: Stack, own_nats: NatsServer) -> None:
+    start_call_services(fresh_stack)
+
+    async def six_seconds_down() -> None:
+        await asyncio.to_thread(own_nats.stop)
+        await asyncio.sleep(6)
+        await asyncio.to_thread(own_nats.start)
+
+    assert_nothing_lost(await through_fault(fresh_stack, six_seconds_down))

@@ -98,7 +98,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "external-nats-ingress-irsa": {
         "nats": {
             "enabled": False,
-            "externalUrl": "tls://nats.shared:4222",
+            "externalUrl": "tls://nats-0.shared:4222,tls://nats-1.shared:4222",
             "tls": {"ca": {"secretName": "ca"}},
         },
         "edge": {"ingress": {"enabled": True, "host": "voice.example.org", "tlsSecretName": "voice-tls"}},
@@ -260,7 +260,10 @@ def test_services_have_probes_metrics_and_nats_credentials_from_secrets() -> Non
         )
         names = [e["name"] for e in container["env"]]
         assert names.index("POD_NAME") < names.index("OTEL_RESOURCE_ATTRIBUTES")  # $(...) expands
-        assert env["NATS_URL"]["value"] == "tls://rel-voice-nats:4222"
+        # Every replica of the bundled cluster by name: a service that loses one goes to the next.
+        assert env["NATS_URL"]["value"] == ",".join(
+            f"tls://rel-voice-nats-{i}.rel-voice-nats-cluster:4222" for i in range(3)
+        )
         assert env["NATS_NKEY_SEED_FILE"]["value"] == "/etc/voice/nats-user/seed.nk"
         assert env["NATS_TLS_CA"]["value"] == "/etc/voice/nats-ca/ca.crt"
         volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
@@ -294,7 +297,7 @@ def test_workers_get_time_to_hand_sessions_over_and_irsa() -> None:
     account = by_kind(docs, "ServiceAccount")[nova["serviceAccountName"]]
     assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == ROLE
     env = {e["name"]: e for e in nova["containers"][0]["env"]}
-    assert env["NATS_URL"]["value"] == "tls://nats.shared:4222"
+    assert env["NATS_URL"]["value"] == "tls://nats-0.shared:4222,tls://nats-1.shared:4222"
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == "http://jaeger-collector:4318"
     volumes = {v["name"]: v for v in nova["volumes"]}
     assert volumes["nats-ca"]["secret"]["secretName"] == "ca"

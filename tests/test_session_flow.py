@@ -30,7 +30,7 @@ async def test_end_closes_and_the_worker_ends_the_session(stack: Stack, bus: Bus
 async def test_a_dropped_client_resumes_the_same_session(stack: Stack, bus: Bus) -> None:
     client = await VoiceClient.open(stack.ws_url(), key=API_KEYS["alice"])
     sid, token = client.session_id, client.resume_token
-    assert client.session["capabilities"] == []  # the loopback engine declares none
+    assert client.session["capabilities"] == ["text_input"]  # the loopback engine echoes text
     lifecycle = await Recorder().listen(bus, channels.LIFECYCLE, sid)
     await client.close()  # the socket drops without an end message
     await lifecycle.wait_for(m.Lifecycle, lambda e: e.kind is m.LifecycleKind.SUSPENDED)
@@ -40,7 +40,7 @@ async def test_a_dropped_client_resumes_the_same_session(stack: Stack, bus: Bus)
     )
     assert again.session_id == sid
     assert again.resume_token == token
-    assert again.session["capabilities"] == []
+    assert again.session["capabilities"] == ["text_input"]
     await lifecycle.wait_for(m.Lifecycle, lambda e: e.kind is m.LifecycleKind.RESUMED)
     await again.send_audio(PCM)
     assert (await again.expect("media"))["pcm"] == PCM

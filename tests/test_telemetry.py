@@ -18,7 +18,6 @@ from voice_dev.natsserver import free_port
 from voice_proto.channels import Service
 from voice_proto.ops import UNTRACED_PATHS
 from voice_proto.telemetry_names import Metrics, Span
-from voice_testkit.callers import EDGE_ENV
 from voice_testkit.client import VoiceClient, refused
 from voice_testkit.otlp import OtlpReceiver
 from voice_testkit.processes import ManagedProcess
@@ -64,7 +63,7 @@ async def test_every_service_is_scraped_at_metrics_and_the_rules_name_what_it_ex
     with OtlpReceiver() as receiver:
         env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
         fresh_stack.start_auth(wait=False, **env)
-        fresh_stack.start_edge(wait=False, **env, **EDGE_ENV)  # the script types faster than a person
+        fresh_stack.start_edge(wait=False, **env)
         fresh_stack.start_worker(wait=False, NOVA_ENGINE=SCRIPTED_ENGINE, NOVA_MAX_SESSIONS="1", **env)
         fresh_stack.start_transcripts(wait=False, **env)
         analytics_port, analytics_metrics = free_port(), free_port()

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from voice_dev.natsauth import new_user_seed
-from voice_proto import Bus, CredentialsRefused, Delivery, channels
+from voice_dev.natsserver import free_port
+from voice_proto import Bus, BusError, CredentialsRefused, Delivery, channels
 from voice_proto import messages as m
 from voice_proto.bus import server_urls
 from voice_proto.settings import NatsCredentials, ServiceSettings
@@ -83,6 +84,12 @@ async def test_refused_credentials_end_the_connect_at_once(own_nats: NatsServer,
     with pytest.raises(CredentialsRefused, match="refused the credentials of edge"):
         await asyncio.wait_for(Bus.connect(own_nats.url, "edge", credentials=credentials, retry_for=30), 20)
     assert time.monotonic() - began < 20
+
+
+async def test_no_server_up_within_the_retry_time_is_an_error() -> None:
+    url = f"nats://127.0.0.1:{free_port()},nats://127.0.0.1:{free_port()}"
+    with pytest.raises(BusError, match="cannot reach NATS"):
+        await asyncio.wait_for(Bus.connect(url, "edge", retry_for=1.0), 10)
 
 
 async def test_while_nats_is_away_audio_is_dropped_and_text_waits(own_nats: NatsServer) -> None:

@@ -28,9 +28,21 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-nats" (include "voice.fullname" .) -}}
 {{- end -}}
 
+{{/* NATS_URL: on the bundled cluster every replica by its stable name (a client that loses one
+goes straight to another, without waiting for the Service to notice), else the Service. */}}
 {{- define "voice.natsUrl" -}}
 {{- if .Values.nats.enabled -}}
-{{ ternary "tls" "nats" .Values.nats.tls.enabled }}://{{ include "voice.natsName" . }}:4222
+{{- $scheme := ternary "tls" "nats" .Values.nats.tls.enabled -}}
+{{- $name := include "voice.natsName" . -}}
+{{- if gt (int .Values.nats.replicas) 1 -}}
+{{- $urls := list -}}
+{{- range $i := until (int .Values.nats.replicas) -}}
+{{- $urls = append $urls (printf "%s://%s-%d.%s-cluster:4222" $scheme $name $i $name) -}}
+{{- end -}}
+{{ join "," $urls }}
+{{- else -}}
+{{ $scheme }}://{{ $name }}:4222
+{{- end -}}
 {{- else -}}
 {{ required "nats.externalUrl is required when nats.enabled is false" .Values.nats.externalUrl }}
 {{- end -}}

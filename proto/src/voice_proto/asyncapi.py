@@ -140,7 +140,11 @@ def _channel_entry(channel: Channel[Any]) -> dict[str, Any]:
             SESSION_PARAM: {"description": "The session id: 16-64 characters of A-Z a-z 0-9 _ -."}
         }
     if channel.durable:
-        entry["x-jetstream"] = "captured by the durable stream VOICE_RECORDS"
+        entry["x-jetstream"] = (
+            "captured by the durable stream VOICE_RECORDS; published with acknowledgement and a "
+            "unique Nats-Msg-Id header, resent with the same id until the stream acknowledges it "
+            "(the stream drops a repeat; a core subscriber may see one and drops it by that id)"
+        )
     if channel.recorded:
         entry["x-jetstream-recordings"] = "captured by VOICE_AUDIO when recordings are on"
     return entry

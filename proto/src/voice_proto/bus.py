@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypedDict, Unpack
 
@@ -35,12 +35,15 @@ from .channels import (
     covering_wildcard,
     inbox_prefix,
 )
-from .settings import NatsCredentials, ServiceSettings
+from .records import MSG_ID_HEADER, DurablePublisher
+from .settings import RECONNECT_BUFFER, RECONNECT_WAIT, NatsCredentials, ServiceSettings
 from .telemetry import counter
 from .telemetry_names import MESSAGING_SYSTEM_NATS, Attr, Metrics
 from .tracecontext import context_from, headers_for
 
 log = structlog.get_logger("voice_proto.bus")
+#: Seconds between two log lines about undecodable payloads of one channel.
+_DECODE_LOG_EVERY = 10.0
 _meter = metrics.get_meter("voice_proto.bus")
 _decode_errors = counter(_meter, Metrics.BUS_DECODE_ERRORS)
 _handler_errors = counter(_meter, Metrics.BUS_HANDLER_ERRORS)
@@ -93,13 +96,10 @@ class BusUnavailable(BusError):
     """The connection is away and its reconnect buffer is full: the message was not queued."""
 
 
-#: Seconds between reconnect attempts to one server: short, a call cannot wait (nats-py's 2 s
-#: default adds up to 2 s of silence to every node restart).
-RECONNECT_WAIT = 0.25
-#: Bytes the client holds for the server while it reconnects (nats-py's default: 2 MiB). Audio is
-#: not buffered (see :meth:`Bus.publish_lossy`), so this holds typed text and control, replayed in
-#: order once the connection is back.
-RECONNECT_BUFFER = 8 * 1024 * 1024
+#: Seconds a stopping service waits for the stream to acknowledge its last records.
+RECORDS_DRAIN_TIMEOUT = 5.0
+#: Durable record ids a connection remembers to drop repeats (a few seconds of records).
+_SEEN_RECORDS = 4096
 
 
 def server_urls(url: str) -> list[str]:
@@ -170,19 +170,30 @@ class Bus:
         self.disconnects = 0
         self.away_since: float | None = None
         self.back_at: float | None = None
+        self._connection_listeners: list[Callable[[bool], None]] = []
+        #: Durable records (transcripts, lifecycle) kept until the stream acknowledged them.
+        self.records = DurablePublisher(self.nc, service=service)
+        #: Ids of durable records delivered lately: a record resent for want of an acknowledgement
+        #: reaches core subscribers once.
+        self._seen_records: OrderedDict[str, None] = OrderedDict()
         #: Undecodable payloads and failing handlers, by channel name (for tests and /ready pages).
         self.decode_errors: Counter[str] = Counter()
         self.handler_errors: Counter[str] = Counter()
+        #: Per channel, when an undecodable payload was last logged and the count then.
+        self._decode_logged: dict[str, tuple[float, int]] = {}
 
     @classmethod
     def for_service(cls, settings: ServiceSettings, service: str) -> Bus:
-        """The bus of ``service`` as its settings say (``NATS_URL``, ``NATS_CONNECT_RETRY``, its NATS
-        user and the server's CA), not connected yet: see :meth:`start`."""
+        """The bus of ``service`` as its settings say (``NATS_URL``, ``NATS_CONNECT_RETRY``,
+        ``NATS_RECONNECT_WAIT``, ``NATS_RECONNECT_BUFFER``, its NATS user and the server's CA), not
+        connected yet: see :meth:`start`."""
         return cls(
             settings.nats_url,
             service,
             retry_for=settings.nats_connect_retry,
             credentials=settings.nats_credentials(),
+            reconnect_wait=settings.nats_reconnect_wait,
+            reconnect_buffer=settings.nats_reconnect_buffer,
         )
 
     @classmethod
@@ -230,6 +241,7 @@ class Bus:
         done, _ = await asyncio.wait(waiting, timeout=self._retry_for, return_when="FIRST_COMPLETED")
         if connecting in done and connecting.exception() is None:
             self.nc = nc
+            self.records.bind(nc)
             self._started = True
             return
         connecting.cancel()
@@ -248,17 +260,34 @@ class Bus:
         last = nc.last_error
         raise BusError(f"cannot reach NATS at {self._url} within {self._retry_for:g} s: {last}")
 
+    def on_connection(self, listener: Callable[[bool], None]) -> Callable[[], None]:
+        """Call ``listener(False)`` when the connection is lost and ``listener(True)`` when it is
+        back (on another server, maybe); returns what stops it."""
+        self._connection_listeners.append(listener)
+        return lambda: self._connection_listeners.remove(listener)
+
+    def _tell_listeners(self, connected: bool) -> None:
+        for listener in list(self._connection_listeners):
+            try:
+                listener(connected)
+            except Exception:
+                log.exception("connection listener failed")
+
     async def _on_disconnected(self) -> None:
         if self.away_since is None:
             self.disconnects += 1
             self.away_since = time.monotonic()
-        log.warning("nats disconnected")
+            if not self.nc.is_closed:
+                log.warning("nats disconnected")
+                self._tell_listeners(False)
 
     async def _on_reconnected(self) -> None:
         away = None if self.away_since is None else time.monotonic() - self.away_since
         self.away_since = None
         self.back_at = time.monotonic()
-        log.info("nats reconnected", url=str(self.nc.connected_url), away_s=away)
+        url = self.nc.connected_url
+        log.info("nats reconnected", server=url.netloc if url else None, away_s=away)
+        self._tell_listeners(True)
 
     def away_within(self, seconds: float) -> bool:
         """Whether the connection is away now or was, at any moment, in the last ``seconds``."""
@@ -291,13 +320,15 @@ class Bus:
     ) -> None:
         """Publish with the current trace context, or with ``headers`` already computed for it.
         Control and event messages get a ``send`` span (a child of that context), whose context
-        they then carry. While the connection is away the message waits in the reconnect buffer
-        and goes out, in order, when it is back; raises BusUnavailable when that buffer is full."""
+        they then carry. A durable channel's message goes to its stream and is resent until the
+        stream acknowledged it (``records``; ``records.flush`` waits for that).
+
+        While the connection is away the message waits in the reconnect buffer and goes out, in
+        order, when it is back; raises BusUnavailable when that buffer is full."""
         subject = channel.subject(session_id)
         try:
             if not _spanned(channel, message):
-                carried = headers if headers is not None else headers_for()
-                await self.nc.publish(subject, channel.encode(message), headers=carried)
+                await self._send(channel, subject, message, headers if headers is not None else headers_for())
                 return
             parent = context_from(headers) if headers is not None else None
             with tracer.start_as_current_span(
@@ -306,9 +337,17 @@ class Bus:
                 kind=trace.SpanKind.PRODUCER,
                 attributes=messaging_attributes(channel, "send"),
             ):
-                await self.nc.publish(subject, channel.encode(message), headers=headers_for())
+                await self._send(channel, subject, message, headers_for())
         except nats.errors.OutboundBufferLimitError:
             raise BusUnavailable(f"{subject}: NATS is away and the buffer is full") from None
+
+    async def _send(
+        self, channel: Channel[Any], subject: str, message: Any, headers: dict[str, str] | None
+    ) -> None:
+        if channel.durable:
+            await self.records.publish(subject, channel.encode(message), headers or {})
+        else:
+            await self.nc.publish(subject, channel.encode(message), headers=headers)
 
     async def publish_lossy[T](
         self,
@@ -412,12 +451,14 @@ class Bus:
             if entry is None:
                 return
             channel, handler = entry
+            if channel.durable and self._seen_before(msg.headers):
+                return
             try:
                 payload = channel.decode(msg.data, msg.subject)
             except ProtoDecodeError as exc:
                 self.decode_errors[channel.name] += 1
                 _decode_errors.add(1, {"channel": channel.name, "service": self.service})
-                log.warning("dropped undecodable payload", subject=msg.subject, error=exc.reason)
+                self._log_decode_error(channel, msg.subject, exc)
                 return
             try:
                 if _spanned(channel, payload):
@@ -437,14 +478,44 @@ class Bus:
 
         return route
 
+    def _log_decode_error(self, channel: Channel[Any], subject: str, exc: ProtoDecodeError) -> None:
+        """Log an undecodable payload, at most once per channel every ``_DECODE_LOG_EVERY`` seconds
+        (with how many were dropped meanwhile): a flood of garbage must not become a flood of log
+        lines, whose writing would slow every session of the process. The metric counts each."""
+        now = time.monotonic()
+        count = self.decode_errors[channel.name]
+        last_at, last_count = self._decode_logged.get(channel.name, (-_DECODE_LOG_EVERY, 0))
+        if now - last_at >= _DECODE_LOG_EVERY:
+            self._decode_logged[channel.name] = (now, count)
+            log.warning(
+                "dropped undecodable payload",
+                subject=subject,
+                error=exc.reason,
+                since_last=count - last_count,
+            )
+
+    def _seen_before(self, headers: dict[str, str] | None) -> bool:
+        msg_id = headers.get(MSG_ID_HEADER) if headers else None
+        if msg_id is None:
+            return False
+        if msg_id in self._seen_records:
+            return True
+        self._seen_records[msg_id] = None
+        if len(self._seen_records) > _SEEN_RECORDS:
+            self._seen_records.popitem(last=False)
+        return False
+
     async def drain(self) -> None:
-        """Finish what was received, stop receiving, flush what was published, close.
+        """Wait (up to RECORDS_DRAIN_TIMEOUT) for the stream to acknowledge the durable records
+        sent; finish what was received, stop receiving, flush what was published, close.
 
         Without a connection (NATS stopped first, as it does when a whole dev run is stopped) there
-        is nothing to drain: close at once instead of waiting for a reconnection that may never come.
+        is nothing to drain: close at once instead of waiting for a reconnection that may never come
+        (records still unacknowledged are logged as lost).
         """
         if not self._started or self.nc.is_closed:
             return
+        await self.records.close(RECORDS_DRAIN_TIMEOUT if self.nc.is_connected else 0.0)
         if self.nc.is_connected:
             try:
                 await self.nc.drain()

@@ -8,6 +8,14 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: Seconds between reconnect attempts to one server: short, a call cannot wait (nats-py's 2 s
+#: default adds up to 2 s of silence to every node restart).
+RECONNECT_WAIT = 0.25
+#: Bytes the client holds for the server while it reconnects (nats-py's default: 2 MiB). Audio is
+#: not buffered (voice_proto.bus.Bus.publish_lossy), so this holds typed text and control,
+#: replayed in order once the connection is back.
+RECONNECT_BUFFER = 8 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class NatsCredentials:
@@ -32,6 +40,12 @@ class ServiceSettings(BaseSettings):
     log_level: str = Field(default="info", validation_alias="LOG_LEVEL")
     #: Seconds to keep retrying the first NATS connection (the server may start after us).
     nats_connect_retry: float = Field(default=30.0, validation_alias="NATS_CONNECT_RETRY")
+    #: Seconds between reconnect attempts to one server once connected (short: a call waits).
+    nats_reconnect_wait: float = Field(default=RECONNECT_WAIT, gt=0, validation_alias="NATS_RECONNECT_WAIT")
+    #: Bytes of typed text and control held for the server while reconnecting (audio never is).
+    nats_reconnect_buffer: int = Field(
+        default=RECONNECT_BUFFER, ge=64 * 1024, validation_alias="NATS_RECONNECT_BUFFER"
+    )
     #: The service's NATS user: a JWT credentials file, or an NKEY seed file (not both).
     nats_creds: Path | None = Field(default=None, validation_alias="NATS_CREDS")
     nats_nkey_seed_file: Path | None = Field(default=None, validation_alias="NATS_NKEY_SEED_FILE")
@@ -61,5 +75,6 @@ class RecordsStreamSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True, populate_by_name=True)
 
     records_max_age_days: float = Field(default=30.0, gt=0, validation_alias="VOICE_RECORDS_MAX_AGE_DAYS")
-    #: Copies of the stream in a NATS cluster (up to 3; 1 on a single server).
-    records_replicas: int = Field(default=1, ge=1, le=5, validation_alias="VOICE_RECORDS_REPLICAS")
+    #: Copies of the stream in a NATS cluster. Unset: as many as the cluster can hold, up to 3
+    #: (1 on a single server). A change applies to an existing stream too (voice_proto.streams).
+    records_replicas: int | None = Field(default=None, ge=1, le=5, validation_alias="VOICE_RECORDS_REPLICAS")

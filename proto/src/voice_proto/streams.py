@@ -6,9 +6,10 @@ Whichever service needs the stream creates it at start-up (idempotently), so a s
 down catches up and nothing is lost. Audio is core NATS, latency first: only the recorder
 (services/recordings) creates VOICE_AUDIO, a short-lived stream over the audio subjects, so that a
 deployment without recordings pays nothing for it.
-Limits (age, replicas) apply when the stream is created; afterwards an operator's settings are
+The records' age limit applies when the stream is created; afterwards an operator's setting is
 kept, and only subjects the contract added are merged in, so services built with different
-defaults never fight over the stream's configuration.
+defaults never fight over the stream's configuration. Its replicas follow VOICE_RECORDS_REPLICAS
+(unset: as many as the cluster holds, up to three), also on a stream that exists.
 
 A subscriber is three calls: ``ensure_records_stream``, ``records_consumer`` under a durable name
 of its own, and ``consume_records`` with what it does with a batch of records.
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import nats.errors
+import nats.js.api
+import nats.js.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -67,6 +70,14 @@ def records_subjects() -> list[str]:
     return [channel.wildcard() for channel in ALL_CHANNELS if channel.durable]
 
 
+#: Copies of the stream when the operator does not say: as many as the cluster can hold, up to this.
+AUTO_REPLICAS_MAX = 3
+
+
+class RecordsStreamError(Exception):
+    """The stream cannot be made as the settings say (the message says why and what to change)."""
+
+
 def records_stream_config(*, max_age_days: float = 30.0, replicas: int = 1) -> StreamConfig:
     return StreamConfig(
         name=RECORDS_STREAM,
@@ -76,8 +87,13 @@ def records_stream_config(*, max_age_days: float = 30.0, replicas: int = 1) -> S
         storage=StorageType.FILE,
         max_age=max_age_days * 86_400,
         num_replicas=replicas,
-        duplicate_window=120,
+        duplicate_window=DUPLICATE_WINDOW,
     )
+
+
+#: Seconds in which the stream drops a record whose ``Nats-Msg-Id`` it already holds, so that a
+#: publisher may resend a record whose acknowledgement it did not get (voice_proto.records).
+DUPLICATE_WINDOW = 120.0
 
 
 def audio_subjects() -> list[str]:
@@ -126,26 +142,80 @@ async def ensure_audio_stream(
 
 
 async def ensure_records_stream(
-    js: JetStreamContext, *, max_age_days: float = 30.0, replicas: int = 1
+    js: JetStreamContext, *, max_age_days: float = 30.0, replicas: int | None = None
 ) -> None:
     """Create the stream, or add the subjects it lacks; safe to call from every replica at once.
 
-    ``max_age_days`` and ``replicas`` apply only when this call creates the stream (every service
-    that may create it reads them from ``VOICE_RECORDS_MAX_AGE_DAYS`` / ``VOICE_RECORDS_REPLICAS``).
+    ``max_age_days`` applies only when this call creates the stream. ``replicas`` (every service
+    that may create it reads ``VOICE_RECORDS_REPLICAS``): None, as many as the cluster can hold up
+    to three (one on a single server), and an existing stream with fewer is raised to that; a
+    number, exactly that many, and an existing stream with another count is changed to it.
+
+    Raises RecordsStreamError when the stream does not exist and cannot be created with the
+    replicas asked for (say three on a single server). A change of an existing stream that the
+    server refuses is logged as an error saying why, and the stream is left as it was.
     """
-    config = records_stream_config(max_age_days=max_age_days, replicas=replicas)
+    wanted = [replicas] if replicas is not None else list(range(AUTO_REPLICAS_MAX, 0, -1))
     try:
         info = await js.stream_info(RECORDS_STREAM)
     except NotFoundError:
-        try:
-            await js.add_stream(config)
+        created_meanwhile = await _create(js, max_age_days, wanted, explicit=replicas is not None)
+        if created_meanwhile is None:
             return
-        except BadRequestError:  # another service created it a moment ago
-            info = await js.stream_info(RECORDS_STREAM)
+        info = created_meanwhile
     existing = list(info.config.subjects or [])
-    missing = [subject for subject in config.subjects or [] if subject not in existing]
+    missing = [subject for subject in records_subjects() if subject not in existing]
+    config = info.config
     if missing:
-        await js.update_stream(info.config.evolve(subjects=existing + missing))
+        config = config.evolve(subjects=existing + missing)
+        await js.update_stream(config)
+    have = config.num_replicas or 1
+    if replicas is None:
+        candidates = [count for count in wanted if count > have]
+    else:
+        candidates = [replicas] if replicas != have else []
+    reasons: list[str] = []
+    for count in candidates:
+        try:
+            await js.update_stream(config.evolve(num_replicas=count))
+        except nats.js.errors.APIError as exc:
+            reasons.append(f"{count}: {exc.description}")
+            continue
+        log.info("records stream replicas changed", stream=RECORDS_STREAM, replicas=count, was=have)
+        return
+    if replicas is not None and reasons:
+        log.error(
+            "the records stream keeps its replicas: the server refused the change",
+            stream=RECORDS_STREAM,
+            replicas=have,
+            wanted=replicas,
+            reason=reasons[0],
+        )
+
+
+async def _create(
+    js: JetStreamContext, max_age_days: float, wanted: list[int], *, explicit: bool
+) -> nats.js.api.StreamInfo | None:
+    """Create the stream with the first count of ``wanted`` the cluster can hold; the stream's
+    info when another service created it meanwhile, None when this call did."""
+    reasons: list[str] = []
+    for count in wanted:
+        try:
+            await js.add_stream(records_stream_config(max_age_days=max_age_days, replicas=count))
+            log.info("records stream created", stream=RECORDS_STREAM, replicas=count)
+            return None
+        except nats.js.errors.APIError as exc:
+            if exc.err_code == _STREAM_NAME_IN_USE:
+                return await js.stream_info(RECORDS_STREAM)  # another service created it a moment ago
+            reasons.append(f"{count}: {exc.description}")
+    hint = "set VOICE_RECORDS_REPLICAS to what the NATS cluster can hold" if explicit else ""
+    raise RecordsStreamError(
+        f"cannot create {RECORDS_STREAM} with replicas {'; '.join(reasons)}. {hint}".strip()
+    )
+
+
+#: JetStream's error code for "stream name already in use with a different configuration".
+_STREAM_NAME_IN_USE = 10058
 
 
 async def records_consumer(

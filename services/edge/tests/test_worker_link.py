@@ -5,7 +5,7 @@ real NATS server to a worker's side of ``voice.sessions.start`` played by the te
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from nats.js.api import StreamConfig
@@ -16,6 +16,7 @@ from voice_edge.worker_link import WorkerLink
 from voice_proto import Bus, channels
 from voice_proto import messages as m
 from voice_testkit.clock import FakeClock
+from voice_testkit.nats import NatsServer
 from voice_testkit.ports import RecordedSession
 from voice_testkit.recorder import Recorder
 
@@ -51,6 +52,7 @@ class Link:
         *,
         keepalive_interval: float = 1000.0,
         capabilities: tuple[str, ...] = (),
+        bus_outage_limit: float = 15.0,
         owner: str = "",
         replay_seconds: float = 3.0,
     ) -> None:
@@ -60,6 +62,7 @@ class Link:
             heartbeat_timeout=HEARTBEAT_TIMEOUT,
             keepalive_interval=keepalive_interval,
             start_timeout=1.0,
+            bus_outage_limit=bus_outage_limit,
             probe_timeout=0.3,
             replay_seconds=replay_seconds,
         )
@@ -270,3 +273,63 @@ async def test_the_audio_kept_for_the_next_owner_is_bounded(own_bus: Bus) -> Non
     assert link.link.replay.dropped_audio == 5
     link.link.heartbeat(m.Heartbeat(worker_id="w1", audio_seq=10, text_seq=1))
     assert link.link.replay.pending() == []
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Real time: the bus's own reconnection does not follow the fake clock."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+async def test_losing_the_bus_is_not_losing_the_worker_and_typed_input_waits(
+    own_nats: NatsServer, own_bus: Bus, link: Link, workers: Recorder
+) -> None:
+    typed = await Recorder().listen(own_bus, channels.IN_TEXT, SID)
+    own_nats.stop()
+    await until(lambda: not own_bus.connected)
+    await link.link.send_text("typed while away")
+    await link.link.send_audio(b"\x00\x00")  # worth nothing late: dropped, not kept
+    assert link.link.audio_dropped == 1
+    # Twice the heartbeat timeout without a heartbeat, but the edge's own connection is the one
+    # away: nobody is declared lost, nothing is closed.
+    await link.clock.advance(2 * HEARTBEAT_TIMEOUT)
+    assert link.session.closes == []
+    assert link.session.told == []
+
+    own_nats.start()
+    await until(lambda: own_bus.connected)
+    await link.clock.sleeping(2)
+    # The worker gets a full timeout from the reconnection to be heard again.
+    await link.clock.advance(HEARTBEAT_TIMEOUT - 0.5)
+    assert workers.of_type(m.SessionStart) == []
+    # It was only the bus: the worker is there, and gets what it did not acknowledge.
+    link.link.heartbeat(m.Heartbeat(worker_id="w1", audio_seq=0, text_seq=0))
+    text = await typed.wait_for(m.TextIn)
+    assert (text.text, text.seq) == ("typed while away", 1)
+    # A worker that stays silent once the bus is back is still moved.
+    await link.clock.advance(HEARTBEAT_TIMEOUT)
+    await starts(workers, 1)
+    assert link.session.closes == []
+
+
+async def test_a_bus_outage_past_the_limit_tells_the_client_to_resume(
+    own_nats: NatsServer, own_bus: Bus
+) -> None:
+    link = Link(own_bus, bus_outage_limit=10.0)
+    await link.start()
+    try:
+        own_nats.stop()
+        await until(lambda: not own_bus.connected)
+        await link.clock.advance(HEARTBEAT_TIMEOUT)
+        await link.clock.sleeping(2)
+        assert link.session.closes == []
+        await link.clock.advance(10.0)
+        assert link.task is not None
+        await asyncio.wait_for(link.task, 5)
+        assert link.session.closes == [
+            CloseRequest(p.Close.SERVICE_RESTART, "bus unavailable", Outcome.BUS_LOST)
+        ]
+        assert link.session.told == []
+    finally:
+        await link.stop()

@@ -48,17 +48,24 @@ def test_each_engine_declares_what_it_can_do_beyond_speech(monkeypatch: pytest.M
     assert BedrockFactory(CONTEXT).capabilities == {C.TEXT_INPUT, C.TOOLS}  # Nova 2, the default
     monkeypatch.setenv("NOVA_BEDROCK_MODEL_ID", NOVA_SONIC_V1)
     assert BedrockFactory(CONTEXT).capabilities == {C.TOOLS}  # v1 takes speech only
-    assert LoopbackFactory(CONTEXT).capabilities == frozenset()
+    assert LoopbackFactory(CONTEXT).capabilities == {C.TEXT_INPUT}
     assert ScriptedFactory(CONTEXT).capabilities == {C.TEXT_INPUT}
 
 
-async def test_an_engine_without_text_input_ignores_text_and_end_of_utterance() -> None:
+async def test_loopback_echoes_audio_and_answers_typed_text_with_one_turn() -> None:
     engine = LoopbackEngine()
     await engine.start()
-    await engine.push_text("hello")
-    await engine.end_of_utterance()
     await engine.push_audio(b"\x01\x00")
+    await engine.push_text("hello")
+    await engine.end_of_utterance()  # not a capability of it: ignored
     await engine.close()
+    user, assistant = m.Role.USER, m.Role.ASSISTANT
     assert [event async for event in engine.events()] == [
-        m.AudioOut(turn_id=0, pcm=b"\x01\x00", rate=m.INPUT_RATE)
+        m.AudioOut(turn_id=0, pcm=b"\x01\x00", rate=m.INPUT_RATE),
+        m.TurnStarted(turn_id=1, role=user),
+        m.Transcript(turn_id=1, role=user, text="hello", stage=m.Stage.FINAL),
+        m.TurnEnded(turn_id=1, role=user),
+        m.TurnStarted(turn_id=1, role=assistant),
+        m.Transcript(turn_id=1, role=assistant, text="hello", stage=m.Stage.FINAL),
+        m.TurnEnded(turn_id=1, role=assistant),
     ]

@@ -121,6 +121,11 @@ class NatsServer:
     def stop(self) -> None:
         self.process.stop()
 
+    def client_names(self) -> list[str]:
+        """The names of the clients connected to this server now (a service's is its name)."""
+        response = httpx.get(f"http://127.0.0.1:{self.monitor_port}/connz", timeout=2.0)
+        return [str(c.get("name", "")) for c in response.json().get("connections") or []]
+
     def kill(self) -> None:
         """SIGKILL: the server goes without telling its clients or its peers."""
         self.process.kill()
@@ -183,6 +188,13 @@ class NatsCluster:
             if member.port == url.port:
                 return member
         raise LookupError(f"{url} is not a member of this cluster")
+
+    def member_serving(self, client: str) -> NatsServer:
+        """The member a client of that name (a service: ``edge``, ``nova``...) is connected to."""
+        for member in self.members:
+            if member.process.running and client in member.client_names():
+                return member
+        raise LookupError(f"no member serves {client}")
 
     def stop(self) -> None:
         for member in self.members:

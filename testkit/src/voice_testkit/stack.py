@@ -30,6 +30,10 @@ def script(name: str) -> str:
     return str(Path(sysconfig.get_path("scripts")) / name)
 
 
+#: Typed texts a test stack's edge takes at once before ``text_rate_limited``.
+TEXT_BURST = 50
+
+
 class Stack:
     def __init__(self, nats: NatsEndpoint, work_dir: Path, **env: str) -> None:
         self.nats = nats
@@ -55,6 +59,10 @@ class Stack:
             NOVA_HEARTBEAT_INTERVAL="0.5",
             EDGE_HEARTBEAT_TIMEOUT="2.0",
             EDGE_START_TIMEOUT="3.0",
+            # Tests drive scripted engines with typed commands, and fault callers type, far faster
+            # than a person: the per-connection text limit is lifted (its own test uses this burst).
+            EDGE_TEXT_PER_MINUTE="6000",
+            EDGE_TEXT_BURST=str(TEXT_BURST),
             # A stopped edge closes its calls with 1012 at once (the drain test sets its own).
             EDGE_DRAIN_TIMEOUT="0",
             # Files a service would keep in .data/ go to this stack's own folder.

@@ -36,7 +36,10 @@ _CLOSE_MEANINGS = {
     Close.POLICY_VIOLATION: "Too many bad messages (EDGE_MAX_ERRORS_PER_MINUTE): fix the client.",
     Close.TOO_BIG: "A frame over the size limit, after an error event: send smaller frames.",
     Close.INTERNAL_ERROR: "The session failed on the server, after an error event: start a new session.",
-    Close.SERVICE_RESTART: "The edge is restarting: reconnect with ?session= and resume.<token>.",
+    Close.SERVICE_RESTART: (
+        "The edge is restarting, or lost the bus for longer than EDGE_BUS_OUTAGE_LIMIT: reconnect with "
+        "?session= and resume.<token>."
+    ),
     Close.TRY_AGAIN_LATER: "No worker available, or auth unavailable: retry later with backoff.",
     Close.BAD_OFFER: "No voice.v1/voice.v1.binary offered, or a malformed session id: fix the client.",
     Close.UNAUTHORIZED: (

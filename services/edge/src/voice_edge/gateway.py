@@ -12,7 +12,7 @@ from opentelemetry import metrics
 from voice_proto import Bus, BusError
 from voice_proto.auth import AuthClient
 from voice_proto.session_state import SessionStore
-from voice_proto.streams import ensure_records_stream
+from voice_proto.streams import RecordsStreamError, ensure_records_stream
 from voice_proto.telemetry import gauge
 from voice_proto.telemetry_names import Metrics, Placement
 
@@ -78,7 +78,7 @@ class Edge:
                 max_age_days=self.settings.records_max_age_days,
                 replicas=self.settings.records_replicas,
             )
-        except (nats.errors.Error, TimeoutError, OSError) as exc:
+        except (nats.errors.Error, TimeoutError, OSError, RecordsStreamError) as exc:
             log.warning("cannot ensure the records stream; transcripts may miss sessions", error=str(exc))
 
     async def _ensure_session_store(self, bus: Bus) -> None:

@@ -25,6 +25,7 @@ class Outcome(Enum):
     TAKEN_OVER = "taken_over"  # another connection resumed the session
     FAILED = "failed"  # the session cannot go on (no worker, fatal engine error)
     EXPIRED = m.EndReason.AUTH_EXPIRED.value  # the credential expired and was not renewed: the session ends
+    BUS_LOST = "bus_lost"  # this edge lost NATS for too long: the client resumes (elsewhere, maybe)
 
     @property
     def control(self) -> tuple[m.ControlKind, str] | None:
@@ -39,6 +40,7 @@ _CONTROLS: dict[Outcome, tuple[m.ControlKind, str] | None] = {
     Outcome.CLIENT_GONE: (m.ControlKind.CLIENT_GONE, ""),
     Outcome.ABANDONED: (m.ControlKind.HANGUP, m.EndReason.ABANDONED),
     Outcome.SHUTDOWN: (m.ControlKind.CLIENT_GONE, ""),
+    Outcome.BUS_LOST: (m.ControlKind.CLIENT_GONE, ""),
     Outcome.EXPIRED: (m.ControlKind.HANGUP, m.EndReason.AUTH_EXPIRED),
     Outcome.TAKEN_OVER: None,  # the session is another connection's now
 }

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hmac
 import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -22,7 +23,7 @@ from nats.aio.subscription import Subscription
 from opentelemetry import trace
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
-from voice_proto import Bus, BusError, Delivery, channels
+from voice_proto import Bus, BusError, Delivery, NoResponders, channels
 from voice_proto import messages as m
 from voice_proto.auth import AuthClient, Credential
 from voice_proto.ratelimit import TokenBucket
@@ -244,6 +245,9 @@ class EdgeSession:
             conn_id=self.conn_id,
         )
         if saved is not None:
+            # The conversation so far, for the next worker if the session moves again.
+            self.history.extend(saved.history)
+            self.last_turn_id = max(self.last_turn_id, saved.next_turn_id - 1)
             # How far the last edge sent the client its events (it may have died without saying).
             control.worker_id = saved.owner
             control.delivered_event_seq = saved.delivered_event_seq
@@ -253,13 +257,15 @@ class EdgeSession:
             reply, delivery = await self.bus.ask(
                 channels.IN_CONTROL, control, session_id=self.id, timeout=self.settings.auth_timeout
             )
-            refusal = "" if reply.ok else reply.reason
             # A new connection makes a new trace; it links to the session's (the worker's span).
             session_span = trace.get_current_span(delivery.trace_context()).get_span_context()
             if session_span.is_valid:
                 trace.get_current_span().add_link(session_span, {Attr.SESSION_ID: self.id})
+        except NoResponders:  # nobody owns the session any more
+            reply = await self._revive(saved)
         except BusError:
-            refusal = m.ResumeRefusal.EXPIRED  # nobody owns the session any more
+            reply = m.ControlReply(ok=False, reason=m.ResumeRefusal.EXPIRED)
+        refusal = "" if reply.ok else reply.reason
         if refusal:
             self._log.info("resume refused", session_id=self.id, reason=refusal)
             count_placement(Placement.RESUME_REFUSED)
@@ -269,12 +275,26 @@ class EdgeSession:
         self.resume_token = self.offer.resume_token
         count_placement(Placement.RESUMED)
         self.last_turn_id = max(self.last_turn_id, reply.next_turn_id - 1)
-        if saved is not None:
-            # The conversation so far, for the next worker if the session moves again.
-            self.history.extend(saved.history)
-            self.last_turn_id = max(self.last_turn_id, saved.next_turn_id - 1)
         self._log.info("session resumed", session_id=self.id, history=len(self.history))
         return reply.capabilities
+
+    async def _revive(self, saved: m.SessionState | None) -> m.ControlReply:
+        """The answer to a resume of a session nobody owns (its worker died while no edge carried
+        it): placed again from its state in the bus, when the client holds its resume token and
+        the state was written within ``settings.revive_window`` seconds (a session whose resume
+        window passed stays ended)."""
+        expired = m.ControlReply(ok=False, reason=m.ResumeRefusal.EXPIRED)
+        if saved is None or self._clock.time() - saved.updated_at > self.settings.revive_window:
+            return expired
+        if not hmac.compare_digest(token_hash(self.offer.resume_token), saved.resume_token_hash):
+            return m.ControlReply(ok=False, reason=m.ResumeRefusal.BAD_TOKEN)
+        self.resume_token = self.offer.resume_token
+        start = self._session_start(handover=True)
+        claim = await place_session(self.bus, start, timeout=self.settings.start_timeout, clock=self._clock)
+        if claim is None:
+            return expired
+        self._log.info("session revived from its state", worker=claim.worker_id, history=len(start.history))
+        return m.ControlReply(ok=True, capabilities=claim.capabilities, next_turn_id=start.next_turn_id)
 
     async def _refuse(self, code: int, reason: str) -> None:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):  # gone already
@@ -314,7 +334,12 @@ class EdgeSession:
         if self.ws.client_state is WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 await self.ws.close(request.code, request.reason)
-        self._log.info("connection closed", outcome=request.outcome.value, code=request.code)
+        self._log.info(
+            "connection closed",
+            outcome=request.outcome.value,
+            code=request.code,
+            audio_dropped=self.worker.audio_dropped,
+        )
 
     # --- client -> bus ---------------------------------------------------------------------------
 

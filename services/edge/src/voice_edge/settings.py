@@ -26,6 +26,9 @@ class EdgeSettings(ServiceSettings, RecordsStreamSettings):
     auth_cache_seconds: float = Field(default=300.0, ge=0)
     #: Seconds before a bearer token expires that the client is told to send a fresh one.
     auth_renew_notice: float = Field(default=60.0, ge=0)
+    #: Seconds this edge may be without NATS before it closes its sessions with 1012 (resume):
+    #: below the worker's resume window, so that the client can resume on another edge.
+    bus_outage_limit: float = Field(default=15.0, gt=0)
     #: Seconds without a worker heartbeat before the worker is probed, and the session moves to
     #: another worker unless it answers (workers beat every NOVA_HEARTBEAT_INTERVAL, 0.25 s).
     heartbeat_timeout: float = Field(default=0.75, gt=0)
@@ -55,6 +58,10 @@ class EdgeSettings(ServiceSettings, RecordsStreamSettings):
     #: Seconds a session's state (``VOICE_SESSIONS``) outlives its last write; a session ended on
     #: purpose is deleted at once.
     session_state_ttl: float = Field(default=86_400.0, gt=0)
+    #: Seconds after its state was last written (a finished turn, the client's drop) that a
+    #: session nobody owns any more (its worker died while no edge carried it) is placed again
+    #: when its client resumes; keep it at NOVA_RESUME_WINDOW.
+    revive_window: float = Field(default=30.0, ge=0)
     #: The built web app served at / (nothing is served there when it does not exist).
     web_dir: Path = Path(__file__).resolve().parents[4] / "web" / "dist"
     #: Seconds a stopping edge waits for its calls to end by themselves (it takes no new ones

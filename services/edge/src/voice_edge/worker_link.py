@@ -4,6 +4,10 @@ heartbeats, and the handover to another worker when it falls silent or hands the
 Input the owner has not acknowledged (``InputReplay``) is kept and replayed to the next owner, so a
 handover loses nothing the user said; while no worker owns the session, input is only kept.
 
+Losing the bus is not losing the worker: while this edge's own NATS connection is away, the worker
+is not judged by its heartbeats, audio is dropped (it is worth nothing late), typed text is kept,
+and once the worker is heard again it gets what it has not acknowledged.
+
 It talks back to its session only through two callables: ``tell`` sends the client an event,
 ``close`` asks the session to end.
 """
@@ -57,6 +61,11 @@ class WorkerLink:
 
     ``moved`` is called when another worker owns the session.
 
+    While the bus is away input is kept, not sent (audio is dropped: ``audio_dropped``); the first
+    heartbeat after it is back sends the owner what it has not acknowledged. An outage longer than
+    ``settings.bus_outage_limit`` closes the client with 1012 (resume), and the worker, missing our
+    keepalives, suspends the session for it.
+
     ``capabilities`` are the owning worker's (``Capability`` values): the claim's, then the new
     claim's after a handover. The client is not told when a handover changes them (the ``session``
     event comes once per connection); it gets the new set on its next connect or resume.
@@ -107,6 +116,17 @@ class WorkerLink:
         self._log = log or structlog.get_logger("voice_edge.worker_link")
         self._last_heartbeat = clock.monotonic()
         self._handover_now = asyncio.Event()
+        #: Our own NATS connection is away (since when, on this clock): the worker's heartbeats
+        #: cannot reach us, so its silence says nothing about it.
+        self._bus_away_since: float | None = None if bus.connected else clock.monotonic()
+        #: The connection was lost and the owner not heard since: input is kept, not sent (the
+        #: owner may not be listening yet: it reconnects too). Counts outages, so that a resend
+        #: started after one does not open the way during the next.
+        self._unconfirmed = not bus.connected
+        self._outages = 0
+        self._resending: asyncio.Task[None] | None = None
+        #: Audio frames dropped while the bus was away.
+        self.audio_dropped = 0
 
     def heartbeat(self, beat: m.Heartbeat) -> None:
         """The worker said it still owns the session (a beat of a previous owner is ignored)."""
@@ -116,6 +136,33 @@ class WorkerLink:
             return
         self._last_heartbeat = self._clock.monotonic()
         self.replay.acknowledged(beat.audio_seq, beat.text_seq)
+        resending = self._resending is not None and not self._resending.done()
+        if self._unconfirmed and self._bus_away_since is None and self._owned and not resending:
+            self._resending = asyncio.create_task(
+                self._resend_after_outage(self._outages), name=f"resend-{self._session_id}"
+            )
+
+    def _on_connection(self, connected: bool) -> None:
+        if not connected:
+            self._unconfirmed = True
+            self._outages += 1
+            if self._bus_away_since is None:
+                self._bus_away_since = self._clock.monotonic()
+                self._log.warning("bus away: keeping typed input, dropping audio, not judging the worker")
+            return
+        away = self._clock.monotonic() - (self._bus_away_since or self._clock.monotonic())
+        self._bus_away_since = None
+        # The worker's heartbeats get a full timeout from now to reach us again.
+        self._last_heartbeat = max(self._last_heartbeat, self._clock.monotonic())
+        self._log.info("bus back", away_s=round(away, 3), kept=len(self.replay))
+
+    async def _resend_after_outage(self, outage: int) -> None:
+        """The owner is heard again: send it what it did not acknowledge (it never got it), then
+        let input flow again, unless the bus went away again meanwhile."""
+        count = await self._send_pending()
+        if outage == self._outages:
+            self._unconfirmed = False
+        self._log.info("input kept during the outage sent", count=count)
 
     def delivered(self, *, event_seq: int = 0, transcript_seq: int = 0) -> None:
         """The owner's event / transcript with this ``seq`` went on to the client."""
@@ -123,7 +170,10 @@ class WorkerLink:
         self.delivered_transcript_seq = max(self.delivered_transcript_seq, transcript_seq)
 
     async def send_audio(self, pcm: bytes) -> None:
-        """The user's audio to the owner (kept until acknowledged)."""
+        """The user's audio to the owner (kept until acknowledged); dropped while the bus is away."""
+        if self._bus_away_since is not None:
+            self.audio_dropped += 1
+            return
         self._audio_seq += 1
         await self._send(m.AudioIn(seq=self._audio_seq, pcm=pcm))
 
@@ -134,7 +184,7 @@ class WorkerLink:
 
     async def _send(self, message: m.AudioIn | m.TextIn) -> None:
         self.replay.add(message)
-        if self._owned:
+        if self._owned and not self._unconfirmed:
             await self._publish_input(message)
 
     async def _publish_input(self, message: m.AudioIn | m.TextIn) -> None:
@@ -173,28 +223,46 @@ class WorkerLink:
     async def run(self) -> None:
         """Keep the worker and the session together until the session ends, or no worker is left."""
         keepalive = asyncio.create_task(self._keep_alive(), name=f"keepalive-{self._session_id}")
+        stop_listening = self._bus.on_connection(self._on_connection)
         try:
             await self._watch_worker()
         finally:
-            keepalive.cancel()
-            await asyncio.gather(keepalive, return_exceptions=True)
+            stop_listening()
+            tasks = [keepalive, *([self._resending] if self._resending is not None else [])]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _keep_alive(self) -> None:
         """Tell the worker this edge still serves the session (if we die, it suspends the session)."""
         while True:
             await self._clock.sleep(self._settings.keepalive_interval)
-            await self.control(m.ControlKind.KEEPALIVE)
+            if self._bus_away_since is None:  # a stale keepalive says nothing when it arrives
+                await self.control(m.ControlKind.KEEPALIVE)
 
     async def _watch_worker(self) -> None:
         """Move the session to another worker when its worker stops beating or lets it go."""
         timeout = self._settings.heartbeat_timeout
         self._last_heartbeat = self._clock.monotonic()
         while True:
-            wait = self._last_heartbeat + timeout - self._clock.monotonic()
+            now = self._clock.monotonic()
+            wait = self._last_heartbeat + timeout - now
             if wait > 0 and not self._handover_now.is_set():
                 await self._clock.wait(self._handover_now, wait)
                 continue
             released = self._handover_now.is_set()
+            if not released and self._bus_away_since is not None:
+                # Losing the bus is not losing the worker. A session cannot go on without it for
+                # long, though: past the limit the client is told to come back and resume (on
+                # another edge, maybe), within the worker's resume window.
+                if now - self._bus_away_since >= self._settings.bus_outage_limit:
+                    self._log.warning("bus away too long; the client is told to resume")
+                    self._close(CloseRequest(p.Close.SERVICE_RESTART, "bus unavailable", Outcome.BUS_LOST))
+                    return
+                self._last_heartbeat = now
+                timeout = min(self._settings.heartbeat_timeout, self._settings.bus_outage_limit)
+                continue
+            timeout = self._settings.heartbeat_timeout
             if not released and await self._owner_answers():
                 self._last_heartbeat = self._clock.monotonic()
                 continue
@@ -235,6 +303,7 @@ class WorkerLink:
             self._last_heartbeat = self._clock.monotonic()
             self.owner = claim.worker_id
             self.delivered_event_seq = self.delivered_transcript_seq = 0  # the new owner counts anew
+            self._unconfirmed = False  # it listens from its claim on
             replayed = await self._replay()
             self._moved()
             self._log.info("session handed over", worker=claim.worker_id, replayed=replayed)
@@ -268,6 +337,12 @@ class WorkerLink:
         arrives while the replay is being sent is kept first, so it is part of the replay and the
         order holds."""
         self.replay.new_owner()
+        count = await self._send_pending()
+        self._owned = True
+        return count
+
+    async def _send_pending(self) -> int:
+        """Send what the owner has not acknowledged, in order, including what arrives meanwhile."""
         sent = {m.AudioIn: 0, m.TextIn: 0}
         count = 0
         while rest := [e for e in self.replay.pending() if e.seq > sent[type(e)]]:
@@ -275,5 +350,4 @@ class WorkerLink:
                 await self._publish_input(message)
                 sent[type(message)] = message.seq
                 count += 1
-        self._owned = True
         return count

@@ -120,6 +120,8 @@ class WorkerSession:
         self._audio_seq = 0
         self._event_seq = 0
         self._transcript_seq = 0
+        #: Set when it stopped: it ended (not handed back, not taken over by another worker).
+        self.ended_for_good = False
         #: When the edge last sent anything (audio, text, control); see ``edge_silent_for``.
         self._last_input = time.monotonic()
         #: Highest input sequences received from the current connection (the heartbeat says them).
@@ -278,7 +280,8 @@ class WorkerSession:
             case m.AudioOut():
                 self._audio_seq += 1
                 event.seq = self._audio_seq
-                await self._bus.publish(channels.OUT_AUDIO, event, session_id=self.id, headers=headers)
+                # Dropped, not queued, while the bus is away: it would play late or not at all.
+                await self._bus.publish_lossy(channels.OUT_AUDIO, event, session_id=self.id, headers=headers)
             case m.Transcript():
                 self._transcript_seq += 1
                 event.seq = self._transcript_seq
@@ -353,6 +356,7 @@ class WorkerSession:
                 self._span.set_attribute(Attr.SESSION_END_REASON, reason)
                 self._log.info("session taken over by another worker")
         self.turn_trace.close(failed=reason == m.EndReason.ENGINE_ERROR)
+        self.ended_for_good = how is Ending.ENDED
         self._span.end()
         self._on_finished(self)
 

@@ -11,11 +11,13 @@ import asyncio
 import contextlib
 import time
 
+import nats.errors
 import structlog
 from nats.aio.subscription import Subscription
 from opentelemetry import metrics
 from voice_proto import Bus, Delivery, channels
 from voice_proto import messages as m
+from voice_proto.session_state import SessionStore
 from voice_proto.telemetry import counter, gauge
 from voice_proto.telemetry_names import Metrics
 
@@ -54,6 +56,9 @@ class Worker:
         #: Held while a claim is handled: leaving the queue group must not cancel it half-way.
         self._claiming = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        #: The session-state bucket, bound at the first session that ends (None: not yet, or none).
+        self._state: SessionStore | None = None
+        self._forgetting: set[asyncio.Task[None]] = set()
         #: Evictions in progress (their sessions closing, then refusing resumes).
         self._evictions: set[asyncio.Task[None]] = set()
         labels = {"worker": worker_id}
@@ -199,14 +204,36 @@ class Worker:
         if self.sessions.get(session.id) is session:
             del self.sessions[session.id]
             self._capacity_changed.set()
+        if session.ended_for_good:
+            task = asyncio.create_task(self._forget_state(session.id), name=f"forget-{session.id}")
+            self._forgetting.add(task)
+            task.add_done_callback(self._forgetting.discard)
+
+    async def _forget_state(self, session_id: str) -> None:
+        """Delete the ended session's state in the bus: a later resume must not place it again."""
+        try:
+            if self._state is None:
+                self._state = await SessionStore.bind(self.bus.nc.jetstream(timeout=2.0))
+            if self._state is not None:
+                await self._state.delete(session_id)
+        except (nats.errors.Error, TimeoutError, OSError) as exc:
+            log.warning("cannot delete the ended session's state", session_id=session_id, error=str(exc))
 
     async def _heartbeats(self) -> None:
-        """Tell each session's edge we live; suspend sessions whose edge stopped telling us."""
+        """Tell each session's edge we live; suspend sessions whose edge stopped telling us (unless
+        our own connection was away meanwhile: then its keepalives could not reach us)."""
         while True:
             await asyncio.sleep(self._heartbeat_interval)
+            if not self.bus.connected:
+                continue  # a heartbeat queued now would arrive stale
+            edge_judged = not self.bus.away_within(self._client_timeout)
             for session in list(self.sessions.values()):
                 await session.heartbeat()
-                if session.state is State.ACTIVE and session.edge_silent_for() > self._client_timeout:
+                if (
+                    edge_judged
+                    and session.state is State.ACTIVE
+                    and session.edge_silent_for() > self._client_timeout
+                ):
                     await session.suspend(m.EndReason.EDGE_LOST)
 
     async def drain(self) -> None:

@@ -100,6 +100,8 @@ class LocalEngine(QueuedEngine):
         self._carry: FloatArray | None = None
         self._speculation: tuple[int, asyncio.Future[str]] | None = None
         self._playback_end = 0.0
+        #: Held while a unit of this session's synthesis is in the speech pool (``_synthesize``).
+        self._synthesis = asyncio.Lock()
 
     # --- the engine interface ---------------------------------------------------------------------
 
@@ -203,7 +205,7 @@ class LocalEngine(QueuedEngine):
         reply = copy.copy(self._responder).respond(text) if text else Reply()
         first = split_sentences(reply.text)[:1] if reply.tool is None else []
         if first and self._models.voice.cached(first[0]) is None:
-            warm = asyncio.ensure_future(self._models.run(self._models.voice.speak, first[0]))
+            warm = asyncio.ensure_future(self._synthesize(first[0]))
             warm.add_done_callback(_consume)
         return text
 
@@ -322,10 +324,9 @@ class LocalEngine(QueuedEngine):
         for index, sentence in enumerate(split_sentences(text)):
             if index:
                 await asyncio.sleep(max(0.0, self._playback_end - loop.time() - _LOOKAHEAD_S))
-            voice = self._models.voice
-            pcm = voice.cached(sentence)
+            pcm = self._models.voice.cached(sentence)
             if pcm is None:
-                pcm = await self._models.run(voice.speak, sentence)
+                pcm = await self._synthesize(sentence)
             starts = max(loop.time(), self._playback_end)
             answer.sentences.append((starts, sentence))
             for offset in range(0, len(pcm), _CHUNK_BYTES):
@@ -334,6 +335,20 @@ class LocalEngine(QueuedEngine):
         await asyncio.sleep(max(0.0, self._playback_end - loop.time()))
         self.turns.final(answer.turn_id, text)
         self.turns.end(answer.turn_id, m.Role.ASSISTANT)
+
+    async def _synthesize(self, unit: str) -> bytes:
+        """One unit's audio from the worker's speech pool, with at most one unit of this session in
+        the pool at a time: a cancelled caller keeps the session's place until the pool's thread
+        is done with it, so interruptions in a row cannot pile this session's work up in front of
+        other sessions'."""
+        async with self._synthesis:
+            job = asyncio.ensure_future(self._models.run(self._models.voice.speak, unit))
+            try:
+                return await asyncio.shield(job)
+            except asyncio.CancelledError:
+                await asyncio.wait([job])
+                _consume(job)
+                raise
 
     def _interrupt(self) -> int | None:
         """Stop the assistant's turn in progress and report what of it was heard.
