@@ -16,6 +16,8 @@ class EdgeSettings(ServiceSettings, RecordsStreamSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    #: ``/metrics`` (see ServiceSettings.metrics_port); each service has its own default port.
+    metrics_port: int = Field(default=9464, ge=0, le=65535, validation_alias="METRICS_PORT")
     #: Seconds to find a worker for a new session before closing with 1013.
     start_timeout: float = Field(default=5.0, gt=0)
     #: Seconds to wait for auth.validate.

@@ -18,6 +18,8 @@ from opentelemetry import metrics
 from voice_proto import Bus, Delivery, channels
 from voice_proto import messages as m
 from voice_proto.session_state import SessionStore
+from voice_proto.telemetry import counter, gauge
+from voice_proto.telemetry_names import Metrics
 
 from .engine import EngineFactory, SessionSetup
 from .session import State, WorkerSession
@@ -25,7 +27,7 @@ from .turns import Turns
 
 log = structlog.get_logger("voice_nova.worker")
 _meter = metrics.get_meter("voice_nova")
-_claims = _meter.create_counter("voice_worker_claims", description="Session start requests, by outcome")
+_claims = counter(_meter, Metrics.WORKER_CLAIMS)
 
 
 class Worker:
@@ -59,17 +61,10 @@ class Worker:
         self._forgetting: set[asyncio.Task[None]] = set()
         #: Evictions in progress (their sessions closing, then refusing resumes).
         self._evictions: set[asyncio.Task[None]] = set()
-        _meter.create_observable_gauge(
-            "voice_worker_sessions",
-            callbacks=[lambda _options: [metrics.Observation(len(self.sessions), {"worker": worker_id})]],
-            description="Sessions this worker owns",
-        )
-        _meter.create_observable_gauge(
-            "voice_worker_capacity",
-            callbacks=[lambda _options: [metrics.Observation(self.max_sessions, {"worker": worker_id})]],
-            description="Sessions this worker can own at once (NOVA_MAX_SESSIONS); autoscaling "
-            "on sessions divides voice_worker_sessions by it",
-        )
+        labels = {"worker": worker_id}
+        # Autoscaling on sessions divides the one by the other.
+        gauge(_meter, Metrics.WORKER_SESSIONS, lambda: [metrics.Observation(len(self.sessions), labels)])
+        gauge(_meter, Metrics.WORKER_CAPACITY, lambda: [metrics.Observation(self.max_sessions, labels)])
 
     @property
     def has_room(self) -> bool:
@@ -153,6 +148,8 @@ class Worker:
             resume_window=self._resume_window,
             resume_token=request.resume_token,
             handover=request.handover,
+            engine_name=self.factory.name,
+            model=self.factory.model,
             parent=delivery.trace_context(),
             on_finished=self._forget,
             on_state_change=lambda _session: self._capacity_changed.set(),

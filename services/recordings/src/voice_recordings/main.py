@@ -17,6 +17,7 @@ from voice_proto.ops import (
     Component,
     embedded_server,
     http_server,
+    metrics_server,
     records_stream,
     serve,
     start_service,
@@ -97,6 +98,7 @@ async def run(settings: RecordingsSettings) -> None:
         Component("catalogue", start=catalogue.start),
         Component("recorder", start=recorder.start, run=recorder.run, stop=recorder.stop),
         http_server("http", embedded_server(app, settings.http_host, settings.http_port, lifespan="off")),
+        metrics_server(settings),
     ]
     if settings.retention_days > 0:
         retention = functools.partial(

@@ -29,6 +29,8 @@ from voice_proto import Bus, ProtoDecodeError
 from voice_proto import messages as m
 from voice_proto.channels import IN_AUDIO, OUT_AUDIO, OUT_EVENT
 from voice_proto.streams import AUDIO_STREAM, RECORDS_STREAM, decode_record
+from voice_proto.telemetry import counter
+from voice_proto.telemetry_names import Metrics
 
 from .catalogue import Catalogue, Entry
 from .encode import CONTENT_TYPE, encode_ogg_opus
@@ -38,11 +40,9 @@ from .timeline import Timeline
 
 log = structlog.get_logger("voice_recordings.recorder")
 _meter = metrics.get_meter("voice_recordings")
-_stored = _meter.create_counter("voice_recordings_stored", description="Recordings stored")
-_seconds = _meter.create_counter("voice_recordings_audio_seconds", description="Seconds of audio recorded")
-_dropped = _meter.create_counter(
-    "voice_recordings_dropped", description="Sessions not recorded, by reason (unauthorised, opted_out, ...)"
-)
+_stored = counter(_meter, Metrics.RECORDINGS_STORED)
+_seconds = counter(_meter, Metrics.RECORDINGS_AUDIO_SECONDS)
+_dropped = counter(_meter, Metrics.RECORDINGS_DROPPED)
 
 
 @dataclass(frozen=True)

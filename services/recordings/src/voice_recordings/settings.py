@@ -13,6 +13,8 @@ class RecordingsSettings(ServiceSettings, RecordsStreamSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = 8084
+    #: ``/metrics`` (see ServiceSettings.metrics_port); each service has its own default port.
+    metrics_port: int = Field(default=9469, ge=0, le=65535, validation_alias="METRICS_PORT")
     #: ``nats``: the JetStream object store (embedded default); ``s3``: an S3 bucket.
     storage: Literal["nats", "s3"] = "nats"
     #: Object keys start with it: ``<prefix>/YYYY/MM/DD/<principal>/<session>.ogg``.

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import copy
 import json
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -221,6 +222,11 @@ class LocalEngine(QueuedEngine):
         return np.concatenate((self._carry, audio))[-longest:]
 
     def _on_utterance(self, ended: UtteranceEnded) -> None:
+        # Speech ended where the silence that ended it began (or now, when the client said so).
+        silence = 0.0
+        if ended.reason is EndReason.SILENCE and self._endpointer is not None:
+            silence = self._endpointer.end_silence_s
+        self._setup.marks.speech_ended(time.monotonic() - silence)
         # A large chunk can hold a whole utterance, start to end, before any check saw it.
         self._confirm_speech(ended.voiced_ms)
         turn, self._user_turn = self._user_turn, None
