@@ -34,7 +34,7 @@ from pathlib import Path
 import psutil
 from voice_proto import channels
 from voice_proto import messages as m
-from voice_testkit.callers import EDGE_ENV, Caller, stop_all
+from voice_testkit.callers import Caller, stop_all
 from voice_testkit.nats import NatsCluster
 from voice_testkit.recorder import Recorder
 from voice_testkit.stack import API_KEYS, Stack
@@ -49,7 +49,6 @@ def env(heartbeat: float, timeout: float) -> dict[str, str]:
         "EDGE_HEARTBEAT_TIMEOUT": str(timeout),
         "VOICE_RECORDS_REPLICAS": "3",
         "LOG_LEVEL": "warning",
-        **EDGE_ENV,
     }
 
 

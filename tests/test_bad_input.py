@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from voice_testkit.client import BINARY_PROTOCOL, JSON_PROTOCOL, VoiceClient
-from voice_testkit.stack import API_KEYS, Stack
+from voice_testkit.stack import API_KEYS, TEXT_BURST, Stack
 
 pytestmark = pytest.mark.stack
 
@@ -100,7 +100,7 @@ class TestErrorEvents:
 
     async def test_typed_text_faster_than_allowed(self, stack: Stack) -> None:
         client = await open_alice(stack)
-        for _ in range(5):  # EDGE_TEXT_BURST
+        for _ in range(TEXT_BURST):
             await client.send_text("hello")
         await expect_error(client, json.dumps({"type": "text", "text": "hello"}), "text_rate_limited")
         await assert_still_echoes(client)

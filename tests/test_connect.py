@@ -57,5 +57,6 @@ async def test_the_web_app_learns_the_sign_in_modes_and_dev_tokens_are_off_by_de
         config = (await http.get("/api/config")).json()
         assert config["signIn"] == {"apiKey": True, "dev": None, "oidc": None}
         assert config["websocket"]["protocols"] == [JSON_PROTOCOL, BINARY_PROTOCOL]
+        assert config["recording"] is None  # EDGE_RECORDING is off unless set
         refused = await http.post("/api/dev/token", json={"username": "alice"})
         assert (refused.status_code, refused.json()) == (404, {"error": "disabled"})

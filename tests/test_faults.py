@@ -18,7 +18,7 @@ import pytest
 from voice_proto import channels
 from voice_proto import messages as m
 from voice_proto.session_state import SESSIONS_BUCKET, SessionStore
-from voice_testkit.callers import EDGE_ENV, Caller, stop_all
+from voice_testkit.callers import Caller, stop_all
 from voice_testkit.calls import Figures, start_call_services, through_fault
 from voice_testkit.client import BINARY_PROTOCOL, VoiceClient
 from voice_testkit.nats import NatsCluster, NatsServer
@@ -35,7 +35,6 @@ ENV = {
     "NOVA_HEARTBEAT_INTERVAL": "0.25",
     "EDGE_HEARTBEAT_TIMEOUT": "0.75",
     "VOICE_RECORDS_REPLICAS": "3",
-    **EDGE_ENV,
 }
 
 
@@ -107,7 +106,8 @@ async def test_an_edge_lost_mid_call_keeps_the_conversation_and_what_the_client_
 ) -> None:
     """A client that drops during a short answer gets the answer's final transcript when it resumes
     (on another edge), once; a killed edge's session resumes on another edge with its history, which
-    a later worker handover still carries (issue 13.5)."""
+    a later worker handover still carries (issue 13.5); a session whose worker dies while its client
+    is away is placed again, from its state, when the client resumes."""
     s = cluster_stack
     s.start_auth(wait=False)
     for name in ("edge-1", "edge-2"):
@@ -149,14 +149,28 @@ async def test_an_edge_lost_mid_call_keeps_the_conversation_and_what_the_client_
     # read it from the bus.
     owner = await owner_after(lifecycle, sid)
     s.processes[owner].signal(signal.SIGKILL)
-    await owner_after(lifecycle, sid, previous=owner)
+    owner = await owner_after(lifecycle, sid, previous=owner)
     await third.send_text("recall")
     recalled = await third.expect("transcript", role="assistant", stage="final", timeout=10)
     for word in ("alpha", "beta", "gamma", "with 25 chunks"):
         assert word in recalled["text"]
     finals = [e for e in [*again.events, *third.events] if e.get("text", "").endswith("with 25 chunks")]
     assert len([e for e in finals if e["stage"] == "final"]) == 1
-    await third.end()
+
+    # The client drops, and while nobody carries the session its worker dies too: the resume
+    # places it again from its state in the bus, conversation and all.
+    await third.close()
+    await wait_for_state(store, sid, lambda state: state.updated_at > saved.updated_at)
+    s.processes[owner].signal(signal.SIGKILL)
+    s.start_worker("nova-c", wait=True, **ENV)
+    fourth = await VoiceClient.open(
+        s.ws_url("edge-1", f"session={sid}"), key=key, protocol=BINARY_PROTOCOL, resume_token=token
+    )
+    await fourth.send_text("recall")
+    recalled = await fourth.expect("transcript", role="assistant", stage="final", timeout=10)
+    for word in ("alpha", "beta", "gamma"):
+        assert word in recalled["text"]
+    await fourth.end()
     await bus.drain()
 
 

@@ -35,7 +35,7 @@ ROLE = "arn:aws:iam::123456789012:role/voice-nova"
 RECORDINGS_ROLE = "arn:aws:iam::123456789012:role/voice-recordings"
 POOL = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example"
 #: Custom resources (KEDA, cert-manager): not in Kubernetes' own schemas; checked field by field below.
-CUSTOM_KINDS = {"ScaledObject", "Certificate"}
+CUSTOM_KINDS = {"ScaledObject", "Certificate", "PodMonitor", "PrometheusRule"}
 WORKLOADS = ("Deployment", "StatefulSet")
 
 
@@ -234,6 +234,9 @@ def test_services_have_probes_metrics_and_nats_credentials_from_secrets() -> Non
     docs = render()
     deployments = by_kind(docs, "Deployment")
     assert set(deployments) == {"rel-voice-edge", "rel-voice-nova", "rel-voice-auth", "rel-voice-transcripts"}
+    for service_doc in by_kind(docs, "Service").values():
+        for port in service_doc["spec"]["ports"]:
+            assert port.get("targetPort") not in (9464, "metrics"), service_doc["metadata"]["name"]
     for name, deployment in deployments.items():
         service = name.removeprefix("rel-voice-")
         pod = pod_of(deployment)
@@ -241,8 +244,22 @@ def test_services_have_probes_metrics_and_nats_credentials_from_secrets() -> Non
         assert container["livenessProbe"]["httpGet"]["path"] == "/health"
         assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
         assert pod["metadata"]["annotations"]["prometheus.io/path"] == "/metrics"
+        # Metrics on a port of their own, which no Service publishes.
+        assert pod["metadata"]["annotations"]["prometheus.io/port"] == "9464"
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports["metrics"] == 9464
+        assert ports["http"] != 9464
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
         env = env_of(deployment)
+        assert (env["METRICS_HOST"]["value"], env["METRICS_PORT"]["value"]) == ("0.0.0.0", "9464")
+        # The resource of every span and metric names the pod, its namespace and the environment.
+        assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+        assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+        assert env["OTEL_RESOURCE_ATTRIBUTES"]["value"] == (
+            "k8s.pod.name=$(POD_NAME),k8s.namespace.name=$(POD_NAMESPACE),deployment.environment=voice"
+        )
+        names = [e["name"] for e in container["env"]]
+        assert names.index("POD_NAME") < names.index("OTEL_RESOURCE_ATTRIBUTES")  # $(...) expands
         # Every replica of the bundled cluster by name: a service that loses one goes to the next.
         assert env["NATS_URL"]["value"] == ",".join(
             f"tls://rel-voice-nats-{i}.rel-voice-nats-cluster:4222" for i in range(3)
@@ -498,9 +515,11 @@ def test_network_policies_admit_only_the_release_ingress_and_monitoring() -> Non
         ("auth", 8082, monitoring),
         ("transcripts", 8083, ingress + monitoring),
     ):
-        (rule,) = policies[f"rel-voice-{service}"]["spec"]["ingress"]
+        rule, metrics = policies[f"rel-voice-{service}"]["spec"]["ingress"]
         assert rule["ports"] == [{"port": port, "protocol": "TCP"}]
         assert rule["from"] == allowed
+        # /metrics has a port of its own, reached by monitoring only.
+        assert metrics == {"ports": [{"port": 9464, "protocol": "TCP"}], "from": monitoring}
         assert policies[f"rel-voice-{service}"]["spec"]["policyTypes"] == ["Ingress"]
 
 
@@ -674,6 +693,33 @@ def test_the_records_stream_is_replicated_like_the_nats_cluster() -> None:
     assert env_of(single["rel-voice-edge"])["VOICE_RECORDS_REPLICAS"]["value"] == "1"
 
 
+def test_the_operators_kit_is_optional_and_ships_the_rules_and_the_dashboard() -> None:
+    kinds = {doc["kind"] for doc in render()}
+    assert not kinds & {"PodMonitor", "PrometheusRule"}
+    docs = render(
+        {
+            "monitoring": {
+                "podMonitor": {"enabled": True, "labels": {"release": "kps"}},
+                "prometheusRule": {"enabled": True},
+                "grafanaDashboard": {"enabled": True},
+            }
+        }
+    )
+    (monitor,) = by_kind(docs, "PodMonitor").values()
+    assert monitor["metadata"]["labels"]["release"] == "kps"
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("metrics", "/metrics")
+    (rule,) = by_kind(docs, "PrometheusRule").values()
+    shipped = yaml.safe_load((CHART / "files" / "prometheus-rules.yaml").read_text())
+    assert rule["spec"] == shipped
+    alerts = {r["alert"] for group in shipped["groups"] for r in group["rules"]}
+    assert {"VoiceFirstAudioSlow", "VoicePlacementFailures", "VoiceWorkersNearlyFull"} <= alerts
+    assert {"VoiceConsumerLagging", "VoiceNovaSonicStreamFailures"} <= alerts
+    dashboard = by_kind(docs, "ConfigMap")["rel-voice-dashboard"]
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["voice.json"])["uid"] == "voice-platform"
+
+
 def test_recordings_are_off_unless_enabled_and_then_on_s3_with_irsa() -> None:
     assert "rel-voice-recordings" not in by_kind(render(), "Deployment")
     assert "EDGE_RECORDING" not in env_of(by_kind(render(), "Deployment")["rel-voice-edge"])
@@ -694,8 +740,9 @@ def test_recordings_are_off_unless_enabled_and_then_on_s3_with_irsa() -> None:
     (rule,) = by_kind(docs, "Ingress")["rel-voice-edge"]["spec"]["rules"]
     paths = {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
     assert paths == {"/api/recordings": "rel-voice-recordings", "/": "rel-voice-edge"}
-    (policy,) = by_kind(docs, "NetworkPolicy")["rel-voice-recordings"]["spec"]["ingress"]
+    policy, metrics = by_kind(docs, "NetworkPolicy")["rel-voice-recordings"]["spec"]["ingress"]
     assert policy["ports"] == [{"port": 8084, "protocol": "TCP"}]
+    assert metrics["ports"] == [{"port": 9464, "protocol": "TCP"}]
     config = nats_config(docs)
     assert "VOICE_NKEY_RECORDINGS" in config
     in_nats = env_of(by_kind(render(VARIANTS["recordings-in-nats"]), "Deployment")["rel-voice-recordings"])

@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from voice_nova.engines.local.sentences import split_sentences
+from voice_proto.telemetry_names import Span
 from voice_testkit.client import BINARY_PROTOCOL, VoiceClient
 from voice_testkit.conversation import Conversation, Exchange
 from voice_testkit.nats import NatsServer
-from voice_testkit.speech import VOICES, Question, read_wav, say, silence, speaker, write_wav
+from voice_testkit.otlp import OtlpReceiver, ReceivedSpan
+from voice_testkit.speech import VOICES, Question, read_wav, say, silence, speaker, stream, write_wav
 from voice_testkit.stack import API_KEYS, Stack
 
 pytestmark = pytest.mark.stack
@@ -56,14 +58,29 @@ def spoken(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Pa
 
 
 @pytest.fixture(scope="module")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def receiver() -> Iterator[OtlpReceiver]:
+    """Where the module's services export their spans."""
+    with OtlpReceiver() as otlp:
+        yield otlp
+
+
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory: pytest.TempPathFactory, receiver: OtlpReceiver) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("local")
     nats = NatsServer(work).start()
-    stack = Stack(nats.endpoint, work, NOVA_ENGINE="local", NOVA_LOCAL_MAX_UTTERANCE_S=str(MAX_UTTERANCE_S))
+    stack = Stack(
+        nats.endpoint,
+        work,
+        NOVA_ENGINE="local",
+        NOVA_LOCAL_MAX_UTTERANCE_S=str(MAX_UTTERANCE_S),
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        OTEL_BSP_SCHEDULE_DELAY="200",
+    )
     try:
         stack.start_auth(wait=False)
         stack.start_worker(wait=False)
         stack.start_edge(wait=False)
+        stack.start_transcripts(wait=False)
         stack.wait_ready(timeout=180)  # the worker loads its models before it is ready
         yield stack
     finally:
@@ -298,3 +315,76 @@ async def test_the_client_report_of_what_it_played_decides_the_interrupted_final
 
 def received_seconds(talk: Conversation, after: int) -> float:
     return sum(len(e["pcm"]) for _, e in talk.events[after:] if e.get("event") == "media") / (24_000 * 2)
+
+
+#: What the turn of a typed and of a spoken question holds, in every service, below its ``turn``.
+TYPED_STAGES = {Span.RESPONDER, Span.SYNTHESIS}
+SPOKEN_STAGES = {Span.ENDPOINTING, Span.SPEECH_TO_TEXT, Span.RESPONDER, Span.SYNTHESIS}
+EVERY_TURN = {Span.EDGE_TURN_INPUT, Span.EDGE_TURN_OUTPUT, Span.TRANSCRIPTS_STORE}
+
+
+async def turn_trace(receiver: OtlpReceiver, sid: str, turn_id: int, names: set[str]) -> list[ReceivedSpan]:
+    turn = receiver.wait_for(Span.TURN, {"session.id": sid, "turn.id": turn_id}, timeout=30)
+    for _ in range(300):
+        spans = receiver.in_trace(turn.trace_id)
+        if names <= {s.name for s in spans}:
+            return spans
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"turn {turn_id}: {sorted({s.name for s in spans})}, wanted {sorted(names)}")
+
+
+async def test_each_turn_is_a_trace_of_its_own_across_the_services(
+    talk: Conversation, receiver: OtlpReceiver, spoken: dict[tuple[str, str], Path]
+) -> None:
+    await greeted(talk)
+    loop = asyncio.get_running_loop()
+    after = len(talk.events)
+    typed_at = loop.time()
+    await talk.client.send_text("What is a virtual private network?")
+    heard = await talk.wait_for(lambda e: e.get("event") == "transcript" and e["role"] == "user", after=after)
+    typed = await talk.answer_to(talk.events[heard][1], typed_at, after=after)
+    # Spoken, and ended by the client (push to talk): both ends then time the answer from the same
+    # moment, as they do a typed one, and differ only by the messages' way through edge and NATS.
+    after = len(talk.events)
+    await stream(talk.client, read_wav(spoken["piper", "What time is it?"]))
+    ended_at = loop.time()
+    await talk.client.send_audio(b"", end_of_utterance=True)
+    await stream(talk.client, silence(0.5))
+    heard = await talk.wait_for(
+        lambda e: e.get("event") == "transcript" and e["role"] == "user" and e["stage"] == "final",
+        after=after,
+    )
+    said = await talk.answer_to(talk.events[heard][1], ended_at, after=after)
+    sid = talk.client.session_id
+    await talk.close()
+
+    session = receiver.wait_for(Span.NOVA_SESSION, {"session.id": sid})
+    for exchange, stages in ((typed, TYPED_STAGES), (said, SPOKEN_STAGES)):
+        spans = await turn_trace(receiver, sid, exchange.turn_id, stages | EVERY_TURN)
+        print(f"turn {exchange.turn_id}:\n{receiver.tree(spans[0].trace_id)}")  # shown with -s
+        (turn,) = [s for s in spans if s.name == Span.TURN]
+        # A trace of its own, linked to the session's.
+        assert turn.trace_id != session.trace_id
+        assert (session.trace_id, session.span_id) in turn.links
+        assert turn.attributes["turn.outcome"] == "answered"
+        assert turn.attributes["turn.interrupted"] is False
+        assert turn.attributes["engine.name"] == "local"
+        for stage in stages:
+            (span,) = [s for s in spans if s.name == stage]
+            assert span.parent_span_id == turn.span_id, stage
+            assert span.service == "voice-nova"
+        by_service = {s.service for s in spans}
+        assert {"voice-nova", "voice-edge", "voice-transcripts"} <= by_service
+        for span in spans:
+            if span.name in EVERY_TURN:
+                assert span.attributes["turn.id"] == exchange.turn_id, span
+        # The worker's figure and the client's agree: what the worker measures is what users wait.
+        assert exchange.first_audio_at is not None
+        client_ms = (exchange.first_audio_at - exchange.voiced_end_at) * 1000
+        assert abs(turn.attributes["turn.first_audio_ms"] - client_ms) <= 50, (turn.attributes, client_ms)
+    # The spoken question went through the clock tool: its call is a child of the turn.
+    spans = await turn_trace(receiver, sid, said.turn_id, {Span.TOOL})
+    (turn,) = [s for s in spans if s.name == Span.TURN]
+    (tool,) = [s for s in spans if s.name == Span.TOOL]
+    assert tool.parent_span_id == turn.span_id
+    assert (tool.attributes["tool.name"], tool.attributes["tool.ok"]) == ("get_date_and_time", True)

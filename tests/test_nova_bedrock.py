@@ -6,24 +6,33 @@ Every test ends with the emulator's verdict on what the worker sent: well formed
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import yaml
+from voice_nova.engines.bedrock.audio import is_voiced
 from voice_proto import channels
 from voice_proto import messages as m
+from voice_proto.telemetry_names import Span
 from voice_testkit.client import VoiceClient
+from voice_testkit.conversation import Conversation
 from voice_testkit.nats import NatsServer
 from voice_testkit.nova_emulator import EmulatorThread, StreamPlan, StreamRecord
-from voice_testkit.nova_emulator.speech import VOCABULARY, read_tag
+from voice_testkit.nova_emulator.speech import VOCABULARY, read_tag, say
 from voice_testkit.nova_emulator.talk import answer_chunks, speak, until
-from voice_testkit.otlp import OtlpReceiver, ReceivedSpan
+from voice_testkit.otlp import OtlpReceiver
 from voice_testkit.recorder import Recorder
 from voice_testkit.stack import API_KEYS, Stack
 
 pytestmark = pytest.mark.stack
+
+RULES = Path(__file__).resolve().parents[1] / "helm" / "voice" / "files" / "prometheus-rules.yaml"
 
 GREETING = -1  # the answer key of the greeting (no vocabulary word)
 
@@ -268,31 +277,70 @@ async def test_a_failure_no_retry_fixes_ends_the_session_clearly(nova: Nova, cod
     await bus.drain()
 
 
-async def test_spans_of_streams_turns_and_tools_share_the_sessions_trace(nova: Nova) -> None:
-    client = await nova.client()
-    await greeted(client)
-    await speak(client, "what", "time", "is", "it")
-    await client.expect("transcript", role="assistant", stage="final", timeout=10)
-    await client.end()
-    await client.closed()
+async def test_a_spoken_turn_is_a_trace_of_its_own_with_the_model_span(nova: Nova) -> None:
+    """The turn's trace holds the model's answer (gen_ai conventions), the tool call and the edge's
+    part; the worker's first-audio figure agrees with the client's; the engine's stream metrics,
+    which the shipped alert rules and dashboard use, are in the worker's scrape."""
+    # The first stream is throttled at connect and retried: a stream failure to count.
+    nova.plan(StreamPlan(http_status=429, error_type="ThrottlingException", message="Too many requests"))
+    talk = Conversation(await nova.client())
+    await talk.wait_turn_end("assistant", timeout=15)
+    loop = asyncio.get_running_loop()
+    after = len(talk.events)
+    pcm = say("what", "time", "is", "it")
+    voiced_end = loop.time()
+    for start in range(0, len(pcm), 640):
+        frame = pcm[start : start + 640]
+        await talk.client.send_audio(frame)
+        if is_voiced(frame):
+            voiced_end = loop.time()
+        await asyncio.sleep(0.02)
+    heard = await talk.wait_for(lambda e: e.get("event") == "transcript" and e["role"] == "user", after=after)
+    exchange = await talk.answer_to(talk.events[heard][1], voiced_end, after=after, timeout=15)
+    sid = talk.client.session_id
+    await talk.close()
 
-    sid = client.session_id
-    session = nova.receiver.wait_for("nova.session", {"session.id": sid})
-    edge = nova.receiver.wait_for("edge.session", {"session.id": sid})
+    session = nova.receiver.wait_for(Span.NOVA_SESSION, {"session.id": sid})
+    edge = nova.receiver.wait_for(Span.EDGE_SESSION, {"session.id": sid})
     assert session.trace_id == edge.trace_id
+    await until(lambda: Span.NOVA_STREAM_SETUP in {s.name for s in nova.receiver.in_trace(session.trace_id)})
 
-    def in_trace() -> list[ReceivedSpan]:
-        return [s for s in list(nova.receiver.spans) if s.trace_id == session.trace_id]
+    turn = nova.receiver.wait_for(Span.TURN, {"session.id": sid, "turn.id": exchange.turn_id}, timeout=15)
+    wanted = {Span.MODEL_STREAM, Span.TOOL, Span.EDGE_TURN_INPUT, Span.EDGE_TURN_OUTPUT}
+    try:
+        await until(lambda: wanted <= {s.name for s in nova.receiver.in_trace(turn.trace_id)}, 15)
+    finally:
+        print(nova.receiver.tree(turn.trace_id))  # shown with -s
+    spans = nova.receiver.in_trace(turn.trace_id)
+    assert (session.trace_id, session.span_id) in turn.links
+    assert turn.attributes["engine.name"] == "bedrock"
+    assert turn.attributes["turn.outcome"] == "answered"
+    (model,) = [s for s in spans if s.name == Span.MODEL_STREAM]
+    assert model.parent_span_id == turn.span_id
+    assert model.attributes["gen_ai.provider.name"] == "aws.bedrock"
+    assert model.attributes["gen_ai.request.model"] == "amazon.nova-2-sonic-v1:0"
+    # The emulator reports the turn's usage after its last content: it still lands on the turn.
+    assert model.attributes["gen_ai.usage.input_tokens"] > 0
+    assert model.attributes["gen_ai.usage.output_tokens"] > 0
+    (tool,) = [s for s in spans if s.name == Span.TOOL]
+    assert tool.parent_span_id == turn.span_id
+    assert (tool.attributes["tool.name"], tool.attributes["tool.ok"]) == ("get_date_and_time", True)
+    assert exchange.first_audio_at is not None
+    client_ms = (exchange.first_audio_at - voiced_end) * 1000
+    assert abs(turn.attributes["turn.first_audio_ms"] - client_ms) <= 50, (turn.attributes, client_ms)
 
-    await until(lambda: {"nova.stream.setup", "nova.turn", "nova.tool"} <= {s.name for s in in_trace()})
-    (tool,) = [s for s in in_trace() if s.name == "nova.tool"]
-    assert tool.attributes["tool.name"] == "get_date_and_time"
-    assert tool.attributes["tool.ok"] is True
-    answered = [
-        s for s in in_trace() if s.name == "nova.turn" and "turn.speech_end_to_first_audio_ms" in s.attributes
-    ]
-    assert answered, "a spoken turn carries the time from the end of speech to the first audio"
-    assert all(s.attributes["nova.stop_reason"] == "END_TURN" for s in answered)
-    assert all(
-        s.parent_span_id == session.span_id for s in in_trace() if s.name in {"nova.turn", "nova.tool"}
-    )
+    async with httpx.AsyncClient() as http:
+        scraped = (await http.get(nova.stack.metrics_url("nova"))).text
+    assert re.search(r'^voice_nova_bedrock_streams_total\{[^}]*reason="retry"', scraped, re.M)
+    (failure,) = re.findall(r"^voice_nova_bedrock_stream_failures_total\{([^}]*)\}", scraped, re.M)[:1]
+    assert re.search(r'retried="(?i:true)"', failure), failure  # what the rule's (?i)false matches
+    assert re.search(r'^voice_turn_first_audio_seconds_count\{[^}]*engine="bedrock"', scraped, re.M)
+    rules = yaml.safe_load(RULES.read_text())
+    named = {
+        n
+        for group in rules["groups"]
+        for r in group["rules"]
+        for n in re.findall(r"voice_nova_\w+", r["expr"])
+    }
+    assert named
+    assert all(re.search(rf"^{name}\{{", scraped, re.M) for name in named), named

@@ -274,7 +274,7 @@ def test_compose_restarts_what_dies_and_starts_what_depends_on_health() -> None:
     for name in ("nova", "edge", "auth", "transcripts"):
         assert "READY_URL" in " ".join(services[name]["healthcheck"]["test"]), name
     assert services["nats"]["depends_on"]["nats-auth"]["condition"] == "service_completed_successfully"
-    for name in ("nats", "jaeger"):
+    for name in ("nats", "jaeger", "prometheus"):
         assert re.search(r"@sha256:[0-9a-f]{64}$", services[name]["image"]), name
 
 

@@ -29,7 +29,7 @@ async def test_a_full_worker_stays_ready_and_reports_its_load(fresh_stack: Stack
     async with httpx.AsyncClient(base_url=worker, follow_redirects=True) as http:
         ready = await http.get("/ready")
         assert (ready.status_code, ready.json()["ready"]) == (200, True)
-        metrics = (await http.get("/metrics")).text
+        metrics = (await http.get(fresh_stack.metrics_url("nova"))).text
     assert gauge(metrics, "voice_worker_sessions") == 1
     assert gauge(metrics, "voice_worker_capacity") == 1
     # No room: the next caller is told to try again later (no worker claims), the worker stays ready.

@@ -275,6 +275,8 @@ async def test_a_session_that_opts_out_is_not_recorded(recorded_stack: Stack) ->
         recorded_stack.ws_url(query="record=off"), key=API_KEYS["alice"], protocol=BINARY_PROTOCOL
     )
     assert client.session["recorded"] is False
+    config = httpx.get(f"{recorded_stack.http_url()}/api/config").json()
+    assert config["recording"] == {"optOut": True, "url": ""}
     await client.expect("media", timeout=30)
     await client.end()
     await asyncio.sleep(3.0)  # the recorder's settle time and more

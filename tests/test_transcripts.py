@@ -106,11 +106,9 @@ async def test_a_conversation_is_stored_in_order_and_only_its_owner_reads_it(fre
         assert (await http.get(f"/api/sessions/{sid}", headers=as_("ops"))).status_code == 404
         ready = await http.get("/ready")
         assert ready.json() == {"ready": True, "checks": {"nats": True, "database": True}}
-        metrics = (await http.get("/metrics/")).text.splitlines()
+        metrics = (await http.get(fresh_stack.metrics_url("transcripts"))).text.splitlines()
         lag = [
-            line
-            for line in metrics
-            if line.startswith('voice_transcripts_consumer_lag{consumer="transcripts"')
+            line for line in metrics if line.startswith('voice_consumer_lag_messages{consumer="transcripts"')
         ]
         assert len(lag) == 1
         assert lag[0].endswith(" 0.0")  # caught up

@@ -17,13 +17,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
-from voice_testkit.browser import CHROMIUM, chromium
+from voice_testkit.browser import CHROMIUM, silent_chromium
 from voice_testkit.gltf import jaw_bone_head, morph_target_head
 from voice_testkit.nats import NatsEndpoint
-from voice_testkit.speech import RATE, write_wav
 from voice_testkit.stack import API_KEYS, Stack
 
 pytestmark = pytest.mark.stack
@@ -112,8 +110,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     if not CHROMIUM.exists() or not (WEB_DIST / "index.html").exists():
         pytest.fail("./check installs chromium and builds web/dist before the browser tests")
     # A silent microphone: the conversation is typed; the microphone stays muted.
-    wav = write_wav(tmp_path_factory.mktemp("mic") / "silence.wav", np.zeros(RATE, np.int16))
-    with chromium(wav) as b:
+    with silent_chromium(tmp_path_factory.mktemp("mic")) as b:
         yield b
 
 

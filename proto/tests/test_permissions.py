@@ -73,7 +73,8 @@ def test_replies_inboxes_and_the_records_stream() -> None:
     assert not p.permissions(Service.EDGE).respond
     assert "_INBOX.edge.>" in p.permissions(Service.EDGE).subscribe
     assert not any(s.startswith("_INBOX") for s in p.permissions(Service.AUTH).subscribe)
-    assert not any(s.startswith("$JS") for s in p.permissions(Service.NOVA).publish)  # no stream access
+    nova_js = [s for s in p.permissions(Service.NOVA).publish if s.startswith("$JS")]
+    assert nova_js == ["$JS.API.STREAM.INFO.KV_VOICE_SESSIONS"]  # no stream access: a bucket's binding
     edge_js = [s for s in p.permissions(Service.EDGE).publish if s.startswith("$JS") and "KV_" not in s]
     assert edge_js == p.records_api_subjects(p.StreamAccess.ENSURE)
     assert not any("CONSUMER" in s for s in edge_js)
@@ -110,9 +111,9 @@ def test_the_document_is_json_for_nats_conf() -> None:
     }
 
 
-def test_only_the_edge_reaches_the_session_state_bucket() -> None:
-    put = "$KV.VOICE_SESSIONS.some-session-id"
+def test_the_edge_keeps_the_session_state_bucket_and_a_worker_may_forget_an_entry() -> None:
+    write = "$KV.VOICE_SESSIONS.some-session-id"  # a put or a delete
     get = "$JS.API.DIRECT.GET.KV_VOICE_SESSIONS.$KV.VOICE_SESSIONS.some-session-id"
     for service in Service:
-        assert may_publish(service, put) == (service is Service.EDGE), service
+        assert may_publish(service, write) == (service in (Service.EDGE, Service.NOVA)), service
         assert may_publish(service, get) == (service is Service.EDGE), service

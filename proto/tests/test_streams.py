@@ -103,7 +103,9 @@ async def test_consume_records_acknowledges_a_batch_only_once_applied(own_nats: 
         attempts.append([r.message.text for r in records if isinstance(r.message, m.Transcript)])
         if len(attempts) == 1:
             raise OSError("the store is down")  # handed back, then redelivered
-        if [text for batch in attempts[1:] for text in batch] == ["one", "two"]:
+        # A loaded server may deliver the first batch short ("one" alone); "two" then comes
+        # before the redelivered "one", so the order of later batches is not the point.
+        if sorted(text for batch in attempts[1:] for text in batch) == ["one", "two"]:
             stop.set()
 
     await asyncio.wait_for(
@@ -116,8 +118,9 @@ async def test_consume_records_acknowledges_a_batch_only_once_applied(own_nats: 
         ),
         30,
     )
-    assert attempts[0] == ["one", "two"]
-    assert [text for batch in attempts[1:] for text in batch] == ["one", "two"]
+    assert attempts[0]  # the failed batch began at the start
+    assert attempts[0] == ["one", "two"][: len(attempts[0])]
+    assert sorted(text for batch in attempts[1:] for text in batch) == ["one", "two"]  # each applied once
     assert rejected == [channels.TRANSCRIPT.subject(SID)]  # terminated once, never redelivered
     await bus.flush()  # the acknowledgements reach the server
     info = await js.consumer_info(RECORDS_STREAM, "test-consumer")

@@ -39,7 +39,7 @@ spec:
         {{- include "voice.labels" .root | nindent 8 }}
         {{- include "voice.selector" . | nindent 8 }}
       annotations:
-        {{- include "voice.metricsAnnotations" (dict "port" .port) | nindent 8 }}
+        {{- include "voice.metricsAnnotations" (dict "port" (include "voice.metricsPort" .root)) | nindent 8 }}
         {{- with .values.podAnnotations }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -64,6 +64,8 @@ spec:
           ports:
             - name: http
               containerPort: {{ .port }}
+            - name: metrics
+              containerPort: {{ include "voice.metricsPort" .root }}
           env:
             {{- toYaml $env | nindent 12 }}
           {{- with .values.extraEnvFrom }}

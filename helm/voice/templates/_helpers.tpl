@@ -78,7 +78,12 @@ Arguments: root, component.
 {{- $env := list
   (dict "name" "NATS_URL" "value" (include "voice.natsUrl" .root))
   (dict "name" "LOG_LEVEL" "value" (toString $v.logLevel))
-  (dict "name" "OTEL_SERVICE_NAME" "value" (printf "voice-%s" .component)) -}}
+  (dict "name" "OTEL_SERVICE_NAME" "value" (printf "voice-%s" .component))
+  (dict "name" "METRICS_HOST" "value" "0.0.0.0")
+  (dict "name" "METRICS_PORT" "value" (include "voice.metricsPort" .root))
+  (dict "name" "POD_NAME" "valueFrom" (dict "fieldRef" (dict "fieldPath" "metadata.name")))
+  (dict "name" "POD_NAMESPACE" "valueFrom" (dict "fieldRef" (dict "fieldPath" "metadata.namespace")))
+  (dict "name" "OTEL_RESOURCE_ATTRIBUTES" "value" (printf "k8s.pod.name=$(POD_NAME),k8s.namespace.name=$(POD_NAMESPACE),deployment.environment=%s" ($v.otel.environment | default .root.Release.Namespace))) -}}
 {{- if $v.nats.auth.enabled -}}
 {{- if eq $v.nats.auth.type "creds" -}}
 {{- $env = append $env (dict "name" "NATS_CREDS" "value" "/etc/voice/nats-user/user.creds") -}}
@@ -193,6 +198,11 @@ startupProbe:
 prometheus.io/scrape: "true"
 prometheus.io/port: {{ .port | quote }}
 prometheus.io/path: /metrics
+{{- end -}}
+
+{{/* The port every service serves /metrics on (METRICS_PORT): no Service or Ingress publishes it. */}}
+{{- define "voice.metricsPort" -}}
+9464
 {{- end -}}
 
 {{/*

@@ -13,12 +13,16 @@ import time
 from dataclasses import dataclass
 from enum import Enum
 
+from opentelemetry import trace
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 
 from . import channels
 from . import messages as m
-from .bus import Bus, BusError
+from .bus import Bus, BusError, messaging_attributes
+from .telemetry_names import Attr, Span
+
+tracer = trace.get_tracer("voice_proto.auth")
 
 #: The role that may read every principal's sessions.
 ADMIN_ROLE = "admin"
@@ -98,9 +102,18 @@ class AuthClient:
         if cached is not None and cached[1] > now:
             return cached[0]
         request = m.ValidateRequest(scheme=credential.scheme, credential=credential.value, source=source)
-        reply: m.ValidateReply = await self._bus.request(
-            channels.AUTH_VALIDATE, request, timeout=self._timeout
-        )
+        with tracer.start_as_current_span(
+            Span.AUTH_VALIDATE,
+            kind=trace.SpanKind.CLIENT,
+            attributes={
+                Attr.AUTH_SCHEME: credential.scheme.value,
+                **messaging_attributes(channels.AUTH_VALIDATE, "send"),
+            },
+        ) as span:
+            reply: m.ValidateReply = await self._bus.request(
+                channels.AUTH_VALIDATE, request, timeout=self._timeout
+            )
+            span.set_attribute(Attr.AUTH_OUTCOME, "ok" if reply.ok else reply.reason or "refused")
         if reply.ok and self._cache_seconds > 0:
             until = now + self._cache_seconds
             if reply.expires_at:

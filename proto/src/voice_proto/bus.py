@@ -20,22 +20,60 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from opentelemetry import metrics
+from opentelemetry import metrics, trace
 from opentelemetry.context import Context
 
-from .channels import Channel, ProtoDecodeError, covering_wildcard, inbox_prefix
+from . import messages as m
+from .channels import (
+    IN_CONTROL,
+    IN_TEXT,
+    LIFECYCLE,
+    OUT_EVENT,
+    SESSIONS_START,
+    Channel,
+    ProtoDecodeError,
+    covering_wildcard,
+    inbox_prefix,
+)
 from .records import MSG_ID_HEADER, DurablePublisher
 from .settings import RECONNECT_BUFFER, RECONNECT_WAIT, NatsCredentials, ServiceSettings
+from .telemetry import counter
+from .telemetry_names import MESSAGING_SYSTEM_NATS, Attr, Metrics
 from .tracecontext import context_from, headers_for
 
 log = structlog.get_logger("voice_proto.bus")
+#: Seconds between two log lines about undecodable payloads of one channel.
+_DECODE_LOG_EVERY = 10.0
 _meter = metrics.get_meter("voice_proto.bus")
-_decode_errors = _meter.create_counter(
-    "voice_bus_decode_errors", description="Payloads that did not decode, by channel"
-)
-_handler_errors = _meter.create_counter(
-    "voice_bus_handler_errors", description="Handlers that raised, by channel"
-)
+_decode_errors = counter(_meter, Metrics.BUS_DECODE_ERRORS)
+_handler_errors = counter(_meter, Metrics.BUS_HANDLER_ERRORS)
+
+
+tracer = trace.get_tracer("voice_proto.bus")
+
+#: Channels whose messages get a span when sent and when processed (OpenTelemetry messaging
+#: conventions): control and event subjects. Audio frames and transcript chunks never do (one span
+#: per frame would drown the traces), nor do keepalives and heartbeats.
+_SPANNED = frozenset(channel.name for channel in (SESSIONS_START, IN_TEXT, IN_CONTROL, OUT_EVENT, LIFECYCLE))
+
+
+def _spanned(channel: Channel[Any], message: Any) -> bool:
+    if channel.name not in _SPANNED:
+        return False
+    if isinstance(message, m.Control):
+        return message.kind is not m.ControlKind.KEEPALIVE
+    return not isinstance(message, m.Heartbeat)
+
+
+def messaging_attributes(channel: Channel[Any], operation: str) -> dict[str, str]:
+    """The OpenTelemetry messaging attributes of a span that sends or processes on ``channel``."""
+    return {
+        Attr.MESSAGING_SYSTEM: MESSAGING_SYSTEM_NATS,
+        # The subject's template (voice.{session}.in.control), not the subject: low cardinality.
+        Attr.MESSAGING_DESTINATION: channel.address,
+        Attr.MESSAGING_OPERATION_TYPE: operation,
+        Attr.MESSAGING_OPERATION_NAME: operation,
+    }
 
 
 class BusError(Exception):
@@ -141,6 +179,8 @@ class Bus:
         #: Undecodable payloads and failing handlers, by channel name (for tests and /ready pages).
         self.decode_errors: Counter[str] = Counter()
         self.handler_errors: Counter[str] = Counter()
+        #: Per channel, when an undecodable payload was last logged and the count then.
+        self._decode_logged: dict[str, tuple[float, int]] = {}
 
     @classmethod
     def for_service(cls, settings: ServiceSettings, service: str) -> Bus:
@@ -279,22 +319,35 @@ class Bus:
         headers: dict[str, str] | None = None,
     ) -> None:
         """Publish with the current trace context, or with ``headers`` already computed for it.
-        A durable channel's message goes to its stream and is resent until the stream acknowledged
-        it (``records``; ``records.flush`` waits for that).
+        Control and event messages get a ``send`` span (a child of that context), whose context
+        they then carry. A durable channel's message goes to its stream and is resent until the
+        stream acknowledged it (``records``; ``records.flush`` waits for that).
 
         While the connection is away the message waits in the reconnect buffer and goes out, in
         order, when it is back; raises BusUnavailable when that buffer is full."""
         subject = channel.subject(session_id)
-        headers = headers if headers is not None else headers_for()
         try:
-            if channel.durable:
-                await self.records.publish(subject, channel.encode(message), headers or {})
-            else:
-                await self.nc.publish(subject, channel.encode(message), headers=headers)
+            if not _spanned(channel, message):
+                await self._send(channel, subject, message, headers if headers is not None else headers_for())
+                return
+            parent = context_from(headers) if headers is not None else None
+            with tracer.start_as_current_span(
+                f"send {channel.address}",
+                context=parent,
+                kind=trace.SpanKind.PRODUCER,
+                attributes=messaging_attributes(channel, "send"),
+            ):
+                await self._send(channel, subject, message, headers_for())
         except nats.errors.OutboundBufferLimitError:
-            raise BusUnavailable(
-                f"{channel.subject(session_id)}: NATS is away and the buffer is full"
-            ) from None
+            raise BusUnavailable(f"{subject}: NATS is away and the buffer is full") from None
+
+    async def _send(
+        self, channel: Channel[Any], subject: str, message: Any, headers: dict[str, str] | None
+    ) -> None:
+        if channel.durable:
+            await self.records.publish(subject, channel.encode(message), headers or {})
+        else:
+            await self.nc.publish(subject, channel.encode(message), headers=headers)
 
     async def publish_lossy[T](
         self,
@@ -324,6 +377,18 @@ class Bus:
         timeout: float = 2.0,
     ) -> Any:
         """Ask and wait for the reply, decoded as the channel's reply type."""
+        reply, _delivery = await self.ask(channel, message, session_id=session_id, timeout=timeout)
+        return reply
+
+    async def ask[T](
+        self,
+        channel: Channel[T],
+        message: T,
+        *,
+        session_id: str | None = None,
+        timeout: float = 2.0,
+    ) -> tuple[Any, Delivery]:
+        """:meth:`request`, with what came with the reply (its headers: the answerer's trace)."""
         subject = channel.subject(session_id)
         try:
             msg = await self.nc.request(
@@ -333,11 +398,23 @@ class Bus:
             raise NoResponders(subject) from None
         except (nats.errors.TimeoutError, TimeoutError):
             raise RequestTimeout(subject) from None
-        return channel.decode_reply(msg.data)
+        return channel.decode_reply(msg.data), Delivery(msg)
 
-    async def respond(self, channel: Channel[Any], delivery: Delivery, reply: Any) -> None:
+    async def respond(
+        self,
+        channel: Channel[Any],
+        delivery: Delivery,
+        reply: Any,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Answer a request, with the current trace context or ``headers``."""
         if delivery.reply:
-            await self.nc.publish(delivery.reply, channel.encode_reply(reply), headers=headers_for())
+            await self.nc.publish(
+                delivery.reply,
+                channel.encode_reply(reply),
+                headers=headers if headers is not None else headers_for(),
+            )
 
     async def subscribe[T](
         self,
@@ -381,16 +458,41 @@ class Bus:
             except ProtoDecodeError as exc:
                 self.decode_errors[channel.name] += 1
                 _decode_errors.add(1, {"channel": channel.name, "service": self.service})
-                log.warning("dropped undecodable payload", subject=msg.subject, error=exc.reason)
+                self._log_decode_error(channel, msg.subject, exc)
                 return
             try:
-                await handler(payload, Delivery(msg))
+                if _spanned(channel, payload):
+                    with tracer.start_as_current_span(
+                        f"process {channel.address}",
+                        context=context_from(msg.headers),
+                        kind=trace.SpanKind.CONSUMER,
+                        attributes=messaging_attributes(channel, "process"),
+                    ):
+                        await handler(payload, Delivery(msg))
+                else:
+                    await handler(payload, Delivery(msg))
             except Exception:
                 self.handler_errors[channel.name] += 1
                 _handler_errors.add(1, {"channel": channel.name, "service": self.service})
                 log.exception("bus handler failed", subject=msg.subject)
 
         return route
+
+    def _log_decode_error(self, channel: Channel[Any], subject: str, exc: ProtoDecodeError) -> None:
+        """Log an undecodable payload, at most once per channel every ``_DECODE_LOG_EVERY`` seconds
+        (with how many were dropped meanwhile): a flood of garbage must not become a flood of log
+        lines, whose writing would slow every session of the process. The metric counts each."""
+        now = time.monotonic()
+        count = self.decode_errors[channel.name]
+        last_at, last_count = self._decode_logged.get(channel.name, (-_DECODE_LOG_EVERY, 0))
+        if now - last_at >= _DECODE_LOG_EVERY:
+            self._decode_logged[channel.name] = (now, count)
+            log.warning(
+                "dropped undecodable payload",
+                subject=subject,
+                error=exc.reason,
+                since_last=count - last_count,
+            )
 
     def _seen_before(self, headers: dict[str, str] | None) -> bool:
         msg_id = headers.get(MSG_ID_HEADER) if headers else None

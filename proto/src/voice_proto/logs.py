@@ -1,4 +1,6 @@
-"""structlog JSON logs with the session id, turn id and trace id bound."""
+"""structlog JSON logs with the session id, turn id and trace id bound: ``session_id`` and
+``turn_id`` where the code bound them (structlog contextvars; the worker binds a turn's id where
+the turn opens) or the current span carries ``turn.id``, ``trace_id`` from the current span."""
 
 from __future__ import annotations
 
@@ -9,12 +11,19 @@ from typing import Any
 import structlog
 from opentelemetry import trace
 
+from .telemetry_names import Attr
+
 
 def _add_trace_ids(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
-    span_context = trace.get_current_span().get_span_context()
+    span = trace.get_current_span()
+    span_context = span.get_span_context()
     if span_context.is_valid and "trace_id" not in event:
         event["trace_id"] = format(span_context.trace_id, "032x")
         event["span_id"] = format(span_context.span_id, "016x")
+    # Inside a turn's span (the SDK's spans show their attributes), the turn's id.
+    turn_id = (getattr(span, "attributes", None) or {}).get(Attr.TURN_ID)
+    if turn_id is not None and "turn_id" not in event:
+        event["turn_id"] = turn_id
     return event
 
 

@@ -1,6 +1,6 @@
-"""Liveness, readiness and metrics over HTTP, plus the process plumbing every service shares:
-an embedded uvicorn server that leaves signal handling to the service, a stop event set by
-SIGTERM/SIGINT, and ``serve``, which runs a service as a list of components.
+"""Liveness and readiness over HTTP, ``/metrics`` on a port of its own, plus the process plumbing
+every service shares: an embedded uvicorn server that leaves signal handling to the service, a stop
+event set by SIGTERM/SIGINT, and ``serve``, which runs a service as a list of components.
 """
 
 from __future__ import annotations
@@ -9,17 +9,17 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 import uvicorn
-from prometheus_client import make_asgi_app
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from .bus import Bus
 from .logs import configure_logging
@@ -33,7 +33,22 @@ log = structlog.get_logger("voice_proto.ops")
 ReadyCheck = Callable[[], Awaitable[dict[str, bool]]]
 
 
-def probe_routes(ready: ReadyCheck) -> list[Route | Mount]:
+#: Where every service serves its metrics, exactly (no redirect, no trailing slash).
+METRICS_PATH = "/metrics"
+#: Paths of probes and scrapes: they never make spans.
+UNTRACED_PATHS = frozenset({"/health", "/ready", METRICS_PATH})
+
+
+def untraced(scope: MutableMapping[str, Any]) -> bool:
+    """True for a probe or a scrape: what an HTTP app's telemetry leaves out. Every FastAPI app of
+    the platform is made with ``telemetry={"exclude": untraced}`` (FastAPI's built-in telemetry
+    then makes spans for requests and WebSocket connections, none for probes and scrapes)."""
+    return scope.get("path") in UNTRACED_PATHS
+
+
+def probe_routes(ready: ReadyCheck) -> list[Route]:
+    """``/health`` (the process lives) and ``/ready`` (its checks pass); neither makes spans."""
+
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -42,11 +57,27 @@ def probe_routes(ready: ReadyCheck) -> list[Route | Mount]:
         ok = all(checks.values())
         return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
-    return [
-        Route("/health", health),
-        Route("/ready", readiness),
-        Mount("/metrics", app=make_asgi_app()),
-    ]
+    return [Route("/health", health), Route("/ready", readiness)]
+
+
+async def _metrics(_request: Request) -> Response:
+    # generate_latest walks every collector (the OpenTelemetry reader among them): off the loop.
+    body = await asyncio.to_thread(generate_latest, REGISTRY)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def metrics_app() -> Starlette:
+    """Prometheus's text format at exactly ``/metrics``, and nothing else."""
+    return Starlette(routes=[Route(METRICS_PATH, _metrics, methods=["GET"])])
+
+
+def metrics_server(settings: ServiceSettings) -> Component:
+    """The service's ``/metrics`` on ``METRICS_HOST:METRICS_PORT``, a port apart from the one its
+    API or WebSocket is published on (an Ingress never exposes it). Nothing when the port is 0."""
+    if settings.metrics_port == 0:
+        return Component("metrics (off)")
+    server = embedded_server(metrics_app(), settings.metrics_host, settings.metrics_port, lifespan="off")
+    return http_server("metrics", server)
 
 
 class EmbeddedServer(uvicorn.Server):

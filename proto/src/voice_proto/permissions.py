@@ -16,8 +16,8 @@ fail when a service uses a channel the table does not give it):
   the stream, and for its readers a durable consumer's API and acknowledgements. Nobody else can
   read what the stream keeps. The recorder alone owns the audio stream (``VOICE_AUDIO``), its
   object store bucket and its catalogue (a key-value bucket), and may reposition its consumers;
-- the session-state bucket (``VOICE_SESSIONS``, ``voice_proto.session_state``) for the roles that
-  carry sessions across processes: ensuring it, reading, writing and deleting entries.
+- the session-state bucket (``VOICE_SESSIONS``, ``voice_proto.session_state``): the edge ensures it,
+  reads, writes and deletes entries; a worker deletes the entry of a session it ended.
 
 ``python -m voice_proto.permissions --write helm/voice/files/nats-permissions.json`` writes the
 table the Helm chart renders into ``nats.conf``; a test fails when the committed copy disagrees.
@@ -54,13 +54,25 @@ RECORDS_ACCESS: Final[dict[Service, StreamAccess]] = {
 }
 
 
-#: Who reads and writes the session-state bucket.
-SESSION_STATE_USERS: Final[frozenset[Service]] = frozenset({Service.EDGE})
+class StateAccess(enum.Enum):
+    #: Ensure the bucket, read, write and delete entries (the edge carries sessions).
+    KEEP = "keep"
+    #: Delete entries of an existing bucket (the worker, when it ends a session for good).
+    FORGET = "forget"
 
 
-def session_state_subjects() -> list[str]:
-    """What a user of the session-state bucket publishes to: the bucket's stream API (ensure),
-    direct gets, and its keys (a put or a delete is a publish)."""
+#: Who uses the session-state bucket, and how.
+SESSION_STATE_ACCESS: Final[dict[Service, StateAccess]] = {
+    Service.EDGE: StateAccess.KEEP,
+    Service.NOVA: StateAccess.FORGET,
+}
+
+
+def session_state_subjects(access: StateAccess) -> list[str]:
+    """What a user of the session-state bucket publishes to: the bucket's stream API (binding,
+    ensuring), direct gets, and its keys (a put or a delete is a publish)."""
+    if access is StateAccess.FORGET:
+        return [f"{_JS_API}.STREAM.INFO.{SESSIONS_STREAM}", f"$KV.{SESSIONS_BUCKET}.>"]
     return [
         f"{_JS_API}.STREAM.INFO.{SESSIONS_STREAM}",
         f"{_JS_API}.STREAM.CREATE.{SESSIONS_STREAM}",
@@ -151,13 +163,13 @@ def permissions(role: Service) -> Permissions:
         subscribe.append(covering)
         deny = [c.wildcard() for c in ALL_CHANNELS if c not in receives and _within(c.wildcard(), covering)]
     # JetStream's API is request/reply too.
-    if requests or role in RECORDS_ACCESS or role in SESSION_STATE_USERS:
+    if requests or role in RECORDS_ACCESS or role in SESSION_STATE_ACCESS:
         subscribe.append(f"{inbox_prefix(role)}.>")
     access = RECORDS_ACCESS.get(role)
     if access is not None:
         publish += records_api_subjects(access)
-    if role in SESSION_STATE_USERS:
-        publish += session_state_subjects()
+    if (state_access := SESSION_STATE_ACCESS.get(role)) is not None:
+        publish += session_state_subjects(state_access)
     if role is Service.RECORDINGS:
         publish += recorder_api_subjects()
     return Permissions(

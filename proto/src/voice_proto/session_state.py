@@ -3,7 +3,8 @@
 One entry per live session, keyed by its session id, written by the edge that carries the session
 (as its conversation goes on, and when its client drops) and read by whichever edge the client
 resumes on, so that a session outlives the edge (and, with replicas, the NATS node) it was on.
-Entries expire ``ttl`` seconds after their last write and are deleted when the session ends.
+Entries expire ``ttl`` seconds after their last write and are deleted when the session ends (by
+the edge on a hang-up, by the worker when it ends the session, say when its resume window passed).
 Replicas follow the records stream's setting (``VOICE_RECORDS_REPLICAS``): the same cluster holds
 both. Like the records stream, the bucket's limits apply when it is created.
 """
@@ -72,6 +73,14 @@ class SessionStore:
                 with contextlib.suppress(NotFoundError):  # another service created it a moment ago
                     return cls(await js.key_value(SESSIONS_BUCKET))
         raise refusals[-1]
+
+    @classmethod
+    async def bind(cls, js: JetStreamContext) -> SessionStore | None:
+        """The bucket if it exists (None: no edge made it yet, so there is nothing in it)."""
+        try:
+            return cls(await js.key_value(SESSIONS_BUCKET))
+        except NotFoundError:
+            return None
 
     async def get(self, session_id: str) -> m.SessionState | None:
         """The session's state, or None when there is none (never written, ended or expired)."""

@@ -51,6 +51,10 @@ class ServiceSettings(BaseSettings):
     nats_nkey_seed_file: Path | None = Field(default=None, validation_alias="NATS_NKEY_SEED_FILE")
     #: CA bundle (PEM) that signed the NATS server's certificate; TLS is then required.
     nats_tls_ca: Path | None = Field(default=None, validation_alias="NATS_TLS_CA")
+    #: Where ``/metrics`` is served: a port of its own, which no Ingress publishes. Each service
+    #: has its own default (so that they can share one host in development); 0 turns it off.
+    metrics_host: str = Field(default="127.0.0.1", validation_alias="METRICS_HOST")
+    metrics_port: int = Field(default=9464, ge=0, le=65535, validation_alias="METRICS_PORT")
 
     @model_validator(mode="after")
     def _one_nats_user(self) -> ServiceSettings:

@@ -39,9 +39,12 @@ from nats.js.api import (
     StreamConfig,
 )
 from nats.js.errors import BadRequestError, NotFoundError
+from opentelemetry import metrics
 
 from . import messages as m
 from .channels import ALL_CHANNELS, LIFECYCLE, TRANSCRIPT, ProtoDecodeError
+from .telemetry import gauge
+from .telemetry_names import Metrics
 
 RECORDS_STREAM = "VOICE_RECORDS"
 #: Both audio directions and the worker's events (interruptions, turns), for the recorder.
@@ -52,6 +55,15 @@ RECORDINGS_BUCKET = "recordings"
 RECORDINGS_CATALOGUE = "recordings-catalogue"
 
 log = structlog.get_logger("voice_proto.streams")
+
+#: Records each durable consumer of this process has not acknowledged yet (delivered or not), by
+#: consumer name: ``voice_consumer_lag_messages``, kept by :func:`consume_records`.
+consumer_lag: dict[str, int] = {}
+_lag_gauge = gauge(
+    metrics.get_meter("voice_proto.streams"),
+    Metrics.CONSUMER_LAG,
+    lambda: [metrics.Observation(lag, {"consumer": name}) for name, lag in consumer_lag.items()],
+)
 
 
 def records_subjects() -> list[str]:
@@ -280,12 +292,14 @@ async def consume_records(
     once; key by ``Record.stream_seq``). When it returns, the batch is acknowledged; when it raises
     one of ``retry_on`` (the store is down), the batch is handed back (nak, redelivered after
     2 s) and the error logged; any other exception ends the loop and propagates.
-    ``housekeeping`` (a lag gauge, forgetting old sequences) runs after a fetch that found nothing,
-    and at least every ``housekeeping_every`` seconds under load; a NATS error in it is logged.
+    ``housekeeping`` (forgetting old sequences) runs after a fetch that found nothing, and at least
+    every ``housekeeping_every`` seconds under load; a NATS error in it is logged. The consumer's
+    lag (``voice_consumer_lag_messages``) is read from the consumer then, and from each batch.
 
     Setting ``stop`` cancels a fetch or housekeeping in progress (with NATS gone either would wait
     for its timeout), never a batch in hand.
     """
+    consumer = await _poll_lag(subscription, "")
     last_housekeeping = time.monotonic()
     while not stop.is_set():
         try:
@@ -300,14 +314,27 @@ async def consume_records(
             return
         if batch:
             await _apply_batch(batch, apply, retry_on, rejected)
-        if housekeeping is not None and (
-            not batch or time.monotonic() - last_housekeeping > housekeeping_every
-        ):
-            try:
-                await _unless_stopped(housekeeping(), stop)
-            except (nats.errors.Error, TimeoutError) as exc:  # the bus is away: next time
-                log.warning("records housekeeping failed", error=str(exc))
+            if consumer:
+                consumer_lag[consumer] = batch[-1].metadata.num_pending
+        if not batch or time.monotonic() - last_housekeeping > housekeeping_every:
+            consumer = await _unless_stopped(_poll_lag(subscription, consumer), stop) or consumer
+            if housekeeping is not None:
+                try:
+                    await _unless_stopped(housekeeping(), stop)
+                except (nats.errors.Error, TimeoutError) as exc:  # the bus is away: next time
+                    log.warning("records housekeeping failed", error=str(exc))
             last_housekeeping = time.monotonic()
+
+
+async def _poll_lag(subscription: JetStreamContext.PullSubscription, consumer: str) -> str:
+    """Read the consumer's lag into ``consumer_lag``; its name (``consumer`` when unreachable)."""
+    try:
+        info = await subscription.consumer_info()
+    except (nats.errors.Error, TimeoutError) as exc:
+        log.info("consumer info unavailable", error=str(exc))
+        return consumer
+    consumer_lag[info.name] = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+    return info.name
 
 
 async def _apply_batch(

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from voice_nova.engine import EngineEvent
-from voice_nova.engines.bedrock.audio import Microphone
 from voice_nova.engines.bedrock.conversation import Conversation
 from voice_nova.engines.bedrock.history import History
 from voice_nova.engines.bedrock.outputs import (
@@ -32,7 +31,6 @@ class Recorded:
         self.conversation = Conversation(
             self.events.append,
             History(),
-            Microphone(3.0),
             Turns(emit=self.events.append),
             on_tool_use=lambda tool, turn: self.tools.append((tool, turn)),
             on_turn_end=self.turn_ends.append,

@@ -12,6 +12,7 @@ from voice_nova.engines.loopback import LoopbackEngine, LoopbackFactory
 from voice_nova.worker import Worker
 from voice_proto import Bus, NoResponders, channels
 from voice_proto import messages as m
+from voice_proto.session_state import SessionStore
 from voice_testkit.engines import ScriptedFactory, chunk_is_late, chunk_turn
 from voice_testkit.nats import NatsEndpoint
 from voice_testkit.recorder import Recorder
@@ -370,3 +371,23 @@ async def test_a_resumed_client_gets_what_it_missed_in_order_once(
     assert again == [m.MissedTranscript(transcript=final), ended]
     assert greeting_end < started.seq
     assert len(transcripts.of_type(m.Transcript)) == len({t.seq for t in transcripts.of_type(m.Transcript)})
+
+
+async def test_a_session_that_ends_has_its_state_deleted_one_handed_back_keeps_it(
+    edge_bus: Bus, make_worker: MakeWorker
+) -> None:
+    """So that a resume after the end (the window passed) cannot place it again from its state."""
+    worker = await make_worker()
+    store = await SessionStore.ensure(edge_bus.nc.jetstream())
+    ended, kept = new_sid(), new_sid()
+    for sid in (ended, kept):
+        await store.put(sid, m.SessionState(principal="alice"))
+        await start(edge_bus, sid)
+    await control(edge_bus, ended, m.ControlKind.HANGUP)
+    for _ in range(100):
+        if await store.get(ended) is None:
+            break
+        await asyncio.sleep(0.05)
+    assert await store.get(ended) is None
+    await worker.drain()  # hands the other back: it goes on elsewhere
+    assert await store.get(kept) == m.SessionState(principal="alice")

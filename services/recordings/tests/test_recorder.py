@@ -216,7 +216,17 @@ async def test_sessions_not_authorised_or_opted_out_are_not_recorded(buses: dict
     await lifecycle(nova, m.LifecycleKind.STARTED, session_id=opted_out, recorded=False)
     await speak_user(edge, 5, session_id=opted_out)
     await lifecycle(nova, m.LifecycleKind.ENDED, session_id=opted_out)
+    # A heartbeat of a session the recorder never saw opens nothing and holds nothing back.
+    beat = m.Heartbeat(worker_id="w1")
+    await nova.publish(channels.OUT_EVENT, beat, session_id="recorder-test-heartbeat")
     await until(lambda: running.recorder.open_sessions == 0)
     assert running.recorder.stored == 0
     assert await running.catalogue.entries() == []
+    js = buses[Service.RECORDINGS].nc.jetstream()
+    for _ in range(100):
+        info = await js.consumer_info("VOICE_AUDIO", "recordings")
+        if info.num_ack_pending == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert info.num_ack_pending == 0, "acknowledgements held back"
     await running.stop()

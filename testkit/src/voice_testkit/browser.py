@@ -4,6 +4,7 @@ download), with its fake microphone fed from a WAV file made at test time (see v
 from __future__ import annotations
 
 import os
+import wave
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,3 +48,16 @@ def chromium(microphone_wav: Path) -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def silent_chromium(folder: Path) -> Iterator[Browser]:
+    """Chromium whose microphone hears silence (tests that type, or only look), its WAV in ``folder``."""
+    wav = folder / "silence.wav"
+    with wave.open(str(wav), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes(bytes(2 * 16_000))
+    with chromium(wav) as browser:
+        yield browser

@@ -20,9 +20,6 @@ from .client import BINARY_PROTOCOL, Closed, VoiceClient
 FRAME_SECONDS = 0.02
 #: 20 ms of 16 kHz PCM16.
 FRAME_BYTES = 640
-#: Edge settings a stack serving these callers needs: they type several times faster than a person,
-#: and the edge's per-connection text rate limit is not what a fault run measures.
-EDGE_ENV = {"EDGE_TEXT_PER_MINUTE": "6000", "EDGE_TEXT_BURST": "50"}
 
 
 def frame(caller: int, number: int) -> bytes:

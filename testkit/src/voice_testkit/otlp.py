@@ -22,6 +22,17 @@ class ReceivedSpan:
     span_id: str
     parent_span_id: str
     attributes: dict[str, Any]
+    start_ns: int = 0
+    end_ns: int = 0
+    #: ``(trace_id, span_id)`` of each span this one links to.
+    links: tuple[tuple[str, str], ...] = ()
+    #: OTLP status code: 0 unset, 1 ok, 2 error.
+    status: int = 0
+    resource: dict[str, Any] | None = None
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e6
 
 
 def _value(any_value: Any) -> Any:
@@ -71,6 +82,11 @@ class OtlpReceiver:
                             span_id=span.span_id.hex(),
                             parent_span_id=span.parent_span_id.hex(),
                             attributes={a.key: _value(a.value) for a in span.attributes},
+                            start_ns=span.start_time_unix_nano,
+                            end_ns=span.end_time_unix_nano,
+                            links=tuple((link.trace_id.hex(), link.span_id.hex()) for link in span.links),
+                            status=span.status.code,
+                            resource=resource,
                         )
                     )
         with self._lock:
@@ -84,6 +100,29 @@ class OtlpReceiver:
                 for s in self.spans
                 if s.name == name and all(s.attributes.get(k) == v for k, v in attributes.items())
             ]
+
+    def in_trace(self, trace_id: str) -> list[ReceivedSpan]:
+        with self._lock:
+            return [s for s in self.spans if s.trace_id == trace_id]
+
+    def tree(self, trace_id: str) -> str:
+        """The trace as indented text: ``name [service] attributes``, children under parents."""
+        spans = sorted(self.in_trace(trace_id), key=lambda s: s.start_ns)
+        ids = {s.span_id for s in spans}
+        lines: list[str] = []
+
+        def render(parent: str | None, depth: int) -> None:
+            for span in spans:
+                root = span.parent_span_id not in ids
+                if (parent is None and root) or (parent is not None and span.parent_span_id == parent):
+                    shown = {k: v for k, v in span.attributes.items() if not k.startswith("messaging.")}
+                    lines.append(
+                        f"{'  ' * depth}{span.name} [{span.service}] {span.duration_ms:.1f} ms {shown}"
+                    )
+                    render(span.span_id, depth + 1)
+
+        render(None, 0)
+        return "\n".join(lines)
 
     def wait_for(
         self, name: str, attributes: dict[str, Any] | None = None, timeout: float = 10.0

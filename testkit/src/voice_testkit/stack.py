@@ -30,6 +30,10 @@ def script(name: str) -> str:
     return str(Path(sysconfig.get_path("scripts")) / name)
 
 
+#: Typed texts a test stack's edge takes at once before ``text_rate_limited``.
+TEXT_BURST = 50
+
+
 class Stack:
     def __init__(self, nats: NatsEndpoint, work_dir: Path, **env: str) -> None:
         self.nats = nats
@@ -38,6 +42,8 @@ class Stack:
         self.processes: dict[str, ManagedProcess] = {}
         self.edge_ports: dict[str, int] = {}
         self.http_ports: dict[str, int] = {}
+        #: Each process's ``/metrics`` port (see :meth:`metrics_url`).
+        self.metrics_ports: dict[str, int] = {}
         self._ready_urls: dict[str, str] = {}
 
     def _env(self, role: Service, extra: dict[str, str]) -> dict[str, str]:
@@ -56,6 +62,10 @@ class Stack:
             NOVA_DRAIN_TIMEOUT="2",
             EDGE_HEARTBEAT_TIMEOUT="2.0",
             EDGE_START_TIMEOUT="3.0",
+            # Tests drive scripted engines with typed commands, and fault callers type, far faster
+            # than a person: the per-connection text limit is lifted (its own test uses this burst).
+            EDGE_TEXT_PER_MINUTE="6000",
+            EDGE_TEXT_BURST=str(TEXT_BURST),
             # A stopped edge closes its calls with 1012 at once (the drain test sets its own).
             EDGE_DRAIN_TIMEOUT="0",
             # Files a service would keep in .data/ go to this stack's own folder.
@@ -75,6 +85,9 @@ class Stack:
         if name in self.processes and self.processes[name].running:
             raise ValueError(f"{name} is already running")
         command = script(f"voice-{role.value}")
+        # Kept across restarts under the same name, like the service's own port.
+        self.metrics_ports.setdefault(name, free_port())
+        env = {"METRICS_PORT": str(self.metrics_ports[name]), **env}
         process = ManagedProcess(name, [command], self._env(role, env), self.work_dir).start()
         self.processes[name] = process
         self._ready_urls[name] = f"http://127.0.0.1:{port}/ready"
@@ -92,7 +105,7 @@ class Stack:
         return self._start(name, Service.AUTH, port, {"AUTH_HTTP_PORT": str(port), **env}, wait)
 
     def start_worker(self, name: str = "nova", *, wait: bool = True, **env: str) -> ManagedProcess:
-        """A worker; its probes and metrics are at ``service_url(name)``."""
+        """A worker; its probes are at ``service_url(name)``, its metrics at ``metrics_url(name)``."""
         port = free_port()
         self.http_ports[name] = port
         env = {"NOVA_HTTP_PORT": str(port), "NOVA_WORKER_ID": name, **env}
@@ -123,6 +136,10 @@ class Stack:
 
     def service_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.http_ports[name]}"
+
+    def metrics_url(self, name: str) -> str:
+        """The process's Prometheus endpoint: exactly ``/metrics`` on its own port."""
+        return f"http://127.0.0.1:{self.metrics_ports[name]}/metrics"
 
     def start_spine(self, **env: str) -> Stack:
         """auth, one worker and one edge, started side by side."""

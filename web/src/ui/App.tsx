@@ -4,6 +4,7 @@ import type { Credential } from "../auth/credential";
 import { storedDevSignIn } from "../auth/devSignIn";
 import { type ServerConfig, fetchServerConfig } from "../serverConfig";
 import { ConversationView } from "./ConversationView";
+import { HistoryView } from "./HistoryView";
 import { Notice } from "./Notice";
 import { SignIn } from "./SignIn";
 
@@ -25,6 +26,7 @@ export function App() {
   const [loaded, setLoaded] = useState<Loaded | null>(null);
   const [failure, setFailure] = useState<string | null>(null);
   const [message, setMessage] = useState<string | null>(null);
+  const [history, setHistory] = useState(false);
 
   const retry = useCallback(() => {
     setFailure(null);
@@ -74,12 +76,23 @@ export function App() {
       />
     );
   }
+  const recording = loaded.config.recording;
   return (
-    <ConversationView
-      key={loaded.credential.displayName}
-      credential={loaded.credential}
-      avatarModel={loaded.config.avatarModel}
-      onSignOut={signOut}
-    />
+    <>
+      {/* The conversation stays mounted (and connected) while the history is shown. */}
+      <div hidden={history && recording !== null}>
+        <ConversationView
+          key={loaded.credential.displayName}
+          credential={loaded.credential}
+          avatarModel={loaded.config.avatarModel}
+          recorded={recording !== null}
+          onHistory={recording ? () => setHistory(true) : undefined}
+          onSignOut={signOut}
+        />
+      </div>
+      {history && recording && (
+        <HistoryView credential={loaded.credential} recording={recording} onBack={() => setHistory(false)} />
+      )}
+    </>
   );
 }

@@ -16,10 +16,14 @@ interface Props {
   credential: Credential;
   /** The operator's avatar model from /api/config, or null for the built-in head. */
   avatarModel: string | null;
+  /** Conversations are recorded here: the page says so. */
+  recorded?: boolean;
+  /** Shows the History view (where conversations are recorded). */
+  onHistory?: () => void;
   onSignOut: (message: string | null) => void;
 }
 
-export function ConversationView({ credential, avatarModel, onSignOut }: Props) {
+export function ConversationView({ credential, avatarModel, recorded = false, onHistory, onSignOut }: Props) {
   const [session] = useState(() => new VoiceSession(credential));
   const [avatarStatus] = useState(newAvatarStatus);
   const note = useCallback((kind: LogKind, text: string) => session.note(kind, text), [session]);
@@ -44,6 +48,11 @@ export function ConversationView({ credential, avatarModel, onSignOut }: Props) 
         </div>
         <StatusBadge activity={activity} />
         <div className="account">
+          {onHistory && (
+            <button type="button" className="button button-quiet" onClick={onHistory}>
+              History
+            </button>
+          )}
           <span className="account-name" title="Signed in as">
             {credential.displayName}
           </span>
@@ -73,6 +82,7 @@ export function ConversationView({ credential, avatarModel, onSignOut }: Props) 
             <Notice tone={snapshot.notice.tone} text={snapshot.notice.text} onDismiss={() => setNoticeHidden(true)} />
           )}
           {snapshot.micProblem && <Notice tone="warning" text={snapshot.micProblem} />}
+          {recorded && <p className="recorded-notice">This conversation is recorded.</p>}
           <div className="controls">
             {talking ? (
               <button type="button" className="button button-danger button-large" onClick={() => session.disconnect()}>

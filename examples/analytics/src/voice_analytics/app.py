@@ -1,5 +1,5 @@
 """The HTTP side: statistics for the admin role (checked through auth.validate, like every API of
-the platform), plus the probes and metrics every service has."""
+the platform), plus the probes every service has (its metrics are on a port of their own)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import JSONResponse
 from voice_proto import messages as m
 from voice_proto.auth import ADMIN_ROLE, AuthClient, caller
-from voice_proto.ops import ReadyCheck, probe_routes
+from voice_proto.ops import ReadyCheck, probe_routes, untraced
 
 from .stats import StatsStore
 
@@ -25,7 +25,9 @@ Admin = Annotated[m.ValidateReply, Depends(admin)]
 
 
 def create_app(store: StatsStore, auth: AuthClient, ready: ReadyCheck) -> FastAPI:
-    app = FastAPI(title="voice analytics (example)", docs_url="/docs", redoc_url=None)
+    app = FastAPI(
+        title="voice analytics (example)", docs_url="/docs", redoc_url=None, telemetry={"exclude": untraced}
+    )
     app.state.auth = auth
 
     @app.get("/stats/sessions")

@@ -33,6 +33,7 @@ async def run(settings: AnalyticsSettings) -> None:
         ops.records_stream(bus, settings),
         ops.Component("records", run=consumer.run, stop=consumer.stop),
         ops.http_server("http", server),
+        ops.metrics_server(settings),
     )
 
 

@@ -14,6 +14,8 @@ class AnalyticsSettings(ServiceSettings, RecordsStreamSettings):
     database: Path = Path(".data/analytics.db")
     http_host: str = "127.0.0.1"
     http_port: int = 8084
+    #: ``/metrics`` (see ServiceSettings.metrics_port); each service has its own default port.
+    metrics_port: int = Field(default=9468, ge=0, le=65535, validation_alias="METRICS_PORT")
     #: This subscriber's durable consumer: its own position in the stream, apart from any other's.
     durable: str = "analytics"
     auth_timeout: float = Field(default=2.0, gt=0)

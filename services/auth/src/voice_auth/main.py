@@ -13,6 +13,7 @@ from voice_proto.ops import (
     Component,
     embedded_server,
     http_server,
+    metrics_server,
     probe_routes,
     serve,
     start_service,
@@ -121,6 +122,7 @@ async def run(settings: AuthSettings) -> None:
         Component("nats", start=bus.start, stop=bus.drain),
         Component("auth", start=service.start),
         http_server("http", server),
+        metrics_server(settings),
     )
 
 

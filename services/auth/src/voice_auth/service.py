@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import structlog
 from nats.aio.subscription import Subscription
+from opentelemetry import metrics, trace
 from voice_proto import Bus, Delivery, channels
 from voice_proto.auth import ADMIN_ROLE, UNAVAILABLE_REASONS
+from voice_proto.bus import messaging_attributes
 from voice_proto.messages import (
     AuthRefusal,
     CredentialScheme,
@@ -17,6 +21,8 @@ from voice_proto.messages import (
     ValidateReply,
     ValidateRequest,
 )
+from voice_proto.telemetry import counter, histogram
+from voice_proto.telemetry_names import AUTH_BUCKETS, Attr, Metrics, Span
 
 from .apikeys import ApiKeyStore
 from .devissuer import BadUsername, DevIssuer
@@ -24,6 +30,10 @@ from .failures import FailureLimiter
 from .tokens import JwtValidator, Refused
 
 log = structlog.get_logger("voice_auth")
+tracer = trace.get_tracer("voice_auth")
+_meter = metrics.get_meter("voice_auth")
+_validations = counter(_meter, Metrics.AUTH_VALIDATIONS)
+_duration = histogram(_meter, Metrics.AUTH_VALIDATION_DURATION, AUTH_BUCKETS)
 
 
 class AuthService:
@@ -85,7 +95,26 @@ class AuthService:
         return ValidateReply(ok=False, reason=AuthRefusal.UNSUPPORTED_SCHEME)
 
     async def _on_validate(self, request: ValidateRequest, delivery: Delivery) -> None:
-        reply = await self.validate(request)
+        scheme = request.scheme.value
+        with tracer.start_as_current_span(
+            Span.AUTH_VALIDATE,
+            context=delivery.trace_context(),
+            kind=trace.SpanKind.SERVER,
+            attributes={Attr.AUTH_SCHEME: scheme, **messaging_attributes(channels.AUTH_VALIDATE, "process")},
+        ) as span:
+            started = time.perf_counter()
+            reply = await self.validate(request)
+            _duration.record(time.perf_counter() - started, {"scheme": scheme})
+            outcome = "ok" if reply.ok else reply.reason or "refused"
+            _validations.add(1, {"scheme": scheme, "outcome": outcome})
+            span.set_attribute(Attr.AUTH_OUTCOME, outcome)
+            if reply.reason in UNAVAILABLE_REASONS:
+                span.set_status(trace.StatusCode.ERROR, outcome)
+            await self._reply_validated(request, delivery, reply)
+
+    async def _reply_validated(
+        self, request: ValidateRequest, delivery: Delivery, reply: ValidateReply
+    ) -> None:
         if not reply.ok:
             # Never the credential itself: only what was refused, why and for whom.
             log.info(

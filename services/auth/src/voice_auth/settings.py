@@ -23,6 +23,8 @@ class AuthSettings(ServiceSettings):
     api_key_ttl: float = 300.0
     http_host: str = "127.0.0.1"
     http_port: int = 8082
+    #: ``/metrics`` (see ServiceSettings.metrics_port); each service has its own default port.
+    metrics_port: int = Field(default=9466, ge=0, le=65535, validation_alias="METRICS_PORT")
 
     # --- JWT (Cognito or any OpenID Connect issuer) ---------------------------------------------
     #: The issuer's JWKS; JWT validation is on when this is set.

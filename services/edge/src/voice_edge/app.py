@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, WebSocket
 from fastapi.staticfiles import StaticFiles
-from voice_proto.ops import probe_routes
+from voice_proto.ops import probe_routes, untraced
 
 from .api import api_router
 from .gateway import Edge
@@ -24,7 +24,9 @@ def create_app(settings: EdgeSettings, edge: Edge | None = None) -> FastAPI:
         if not edge.draining:
             await edge.shutdown()
 
-    app = FastAPI(title="voice edge", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="voice edge", lifespan=lifespan, docs_url=None, redoc_url=None, telemetry={"exclude": untraced}
+    )
     app.state.edge = edge
     app.include_router(
         api_router(

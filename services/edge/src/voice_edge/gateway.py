@@ -13,15 +13,16 @@ from voice_proto import Bus, BusError
 from voice_proto.auth import AuthClient
 from voice_proto.session_state import SessionStore
 from voice_proto.streams import RecordsStreamError, ensure_records_stream
+from voice_proto.telemetry import gauge
+from voice_proto.telemetry_names import Metrics, Placement
 
 from . import protocol as p
+from .metrics import count_placement, meter, refusals
 from .outcome import CloseRequest, Outcome
 from .session import EdgeSession
 from .settings import EdgeSettings
 
 log = structlog.get_logger("voice_edge")
-_meter = metrics.get_meter("voice_edge")
-_refusals = _meter.create_counter("voice_edge_refusals", description="Connections refused, by reason")
 
 
 class Refused(StrEnum):
@@ -49,11 +50,7 @@ class Edge:
         self.store: SessionStore | None = None
         self.sessions: set[EdgeSession] = set()
         self.draining = False
-        _meter.create_observable_gauge(
-            "voice_edge_sessions",
-            callbacks=[lambda _options: [metrics.Observation(len(self.sessions))]],
-            description="Live WebSocket sessions on this edge",
-        )
+        gauge(meter, Metrics.EDGE_SESSIONS, lambda: [metrics.Observation(len(self.sessions))])
 
     async def connect(self) -> None:
         bus = Bus.for_service(self.settings, "edge")
@@ -135,12 +132,14 @@ class Edge:
         try:
             identity = await self.auth.validate(offer.credential, source)
         except BusError:
+            count_placement(Placement.AUTH_UNAVAILABLE)
             await _refuse(
                 ws, offer, p.Close.TRY_AGAIN_LATER, "authentication unavailable", Refused.AUTH_UNAVAILABLE
             )
             return
         if not identity.ok:
             log.info("connection refused", reason=identity.reason, source=source)
+            count_placement(Placement.AUTH_REFUSED)
             code, reason = p.refusal_close(identity.reason)
             await _refuse(ws, offer, code, reason, identity.reason or Refused.REFUSED)
             return
@@ -166,7 +165,7 @@ class Edge:
 
 
 async def _refuse(ws: WebSocket, offer: p.Offer, code: int, reason: str, metric_reason: str) -> None:
-    _refusals.add(1, {"reason": metric_reason})
+    refusals.add(1, {"reason": metric_reason})
     # Accept first so that the client sees the close code (a refused handshake shows only HTTP 403).
     await ws.accept(subprotocol=offer.selected)
     await ws.close(code, reason)

@@ -6,7 +6,15 @@ the rest with 1012 (they reconnect and resume on another edge), then stops the H
 
 from __future__ import annotations
 
-from voice_proto.ops import Component, embedded_server, http_server, serve, start_service, stop_on_signals
+from voice_proto.ops import (
+    Component,
+    embedded_server,
+    http_server,
+    metrics_server,
+    serve,
+    start_service,
+    stop_on_signals,
+)
 
 from .app import create_app
 from .gateway import Edge
@@ -30,6 +38,7 @@ async def run(settings: EdgeSettings) -> None:
         stop_on_signals(),
         # The app connects the edge to NATS as it starts (its lifespan).
         http_server("http", server),
+        metrics_server(settings),
         # Stops first: clients are closed with 1012 while the server still runs.
         Component("sessions", stop=edge.shutdown),
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hmac
 import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -22,21 +23,24 @@ from nats.aio.subscription import Subscription
 from opentelemetry import trace
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
-from voice_proto import Bus, BusError, Delivery, channels
+from voice_proto import Bus, BusError, Delivery, NoResponders, channels
 from voice_proto import messages as m
 from voice_proto.auth import AuthClient, Credential
 from voice_proto.ratelimit import TokenBucket
 from voice_proto.session_state import SessionStore, token_hash
+from voice_proto.telemetry_names import Attr, Placement, Span
 from voice_proto.tracecontext import headers_for, trace_id_hex
 
 from . import protocol as p
 from .clock import SYSTEM_CLOCK, Clock
 from .codec import codec_for
 from .credentials import CredentialWatch
+from .metrics import count_placement
 from .outcome import CloseRequest, Outcome
 from .placement import place_session
 from .settings import EdgeSettings
 from .state import StateKeeper
+from .turn_spans import TurnSpans
 from .worker_link import WorkerLink
 
 log = structlog.get_logger("voice_edge.session")
@@ -100,6 +104,7 @@ class EdgeSession:
         #: Done when the connection has been wound up (the edge waits for it on shutdown).
         self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._headers: dict[str, str] | None = None
+        self.turn_spans = TurnSpans()
         self._bucket = TokenBucket(
             _BYTES_PER_SECOND, _BYTES_PER_SECOND * settings.audio_burst_seconds, clock.monotonic
         )
@@ -117,9 +122,12 @@ class EdgeSession:
 
     async def _run(self, resume_session: str | None) -> None:
         with tracer.start_as_current_span(
-            "edge.session",
+            Span.EDGE_SESSION,
             kind=trace.SpanKind.SERVER,
-            attributes={"client.protocol": self.offer.protocol, "session.resume": resume_session is not None},
+            attributes={
+                Attr.CLIENT_PROTOCOL: self.offer.protocol,
+                Attr.SESSION_RESUME: resume_session is not None,
+            },
         ) as span:
             self._headers = headers_for()
             self._log = self._log.bind(trace_id=trace_id_hex())
@@ -136,7 +144,8 @@ class EdgeSession:
                     capabilities = await self._resume(resume_session)
                 else:
                     capabilities = await self._start()
-                span.set_attribute("session.id", self.id)
+                span.set_attribute(Attr.SESSION_ID, self.id)
+                self.turn_spans.session_id = self.id
                 if capabilities is None:
                     return
                 placed = True
@@ -166,7 +175,7 @@ class EdgeSession:
                 request = await self._serve()
             finally:
                 if placed:
-                    span.set_attribute("session.outcome", request.outcome.value)
+                    span.set_attribute(Attr.SESSION_OUTCOME, request.outcome.value)
                     await self._finish(request)
                 else:
                     await self._unsubscribe()
@@ -210,10 +219,13 @@ class EdgeSession:
         )
         if claim is None:
             self._log.warning("no worker took the session", session_id=self.id)
+            count_placement(Placement.NO_WORKER)
             await self._unsubscribe()
             await self._refuse(p.Close.TRY_AGAIN_LATER, "no worker available")
             return None
         self.resume_token = claim.resume_token
+        count_placement(Placement.PLACED)
+        trace.get_current_span().set_attribute(Attr.WORKER_ID, claim.worker_id)
         self._log.info("session placed", session_id=self.id, worker=claim.worker_id)
         return claim.capabilities
 
@@ -237,30 +249,56 @@ class EdgeSession:
             conn_id=self.conn_id,
         )
         if saved is not None:
+            # The conversation so far, for the next worker if the session moves again.
+            self.history.extend(saved.history)
+            self.last_turn_id = max(self.last_turn_id, saved.next_turn_id - 1)
             # How far the last edge sent the client its events (it may have died without saying).
             control.worker_id = saved.owner
             control.delivered_event_seq = saved.delivered_event_seq
             control.delivered_transcript_seq = saved.delivered_transcript_seq
         try:
-            reply: m.ControlReply = await self.bus.request(
+            reply: m.ControlReply
+            reply, delivery = await self.bus.ask(
                 channels.IN_CONTROL, control, session_id=self.id, timeout=self.settings.auth_timeout
             )
-            refusal = "" if reply.ok else reply.reason
+            # A new connection makes a new trace; it links to the session's (the worker's span).
+            session_span = trace.get_current_span(delivery.trace_context()).get_span_context()
+            if session_span.is_valid:
+                trace.get_current_span().add_link(session_span, {Attr.SESSION_ID: self.id})
+        except NoResponders:  # nobody owns the session any more
+            reply = await self._revive(saved)
         except BusError:
-            refusal = m.ResumeRefusal.EXPIRED  # nobody owns the session any more
+            reply = m.ControlReply(ok=False, reason=m.ResumeRefusal.EXPIRED)
+        refusal = "" if reply.ok else reply.reason
         if refusal:
             self._log.info("resume refused", session_id=self.id, reason=refusal)
+            count_placement(Placement.RESUME_REFUSED)
             await self._unsubscribe()
             await self._refuse(p.Close.RESUME_REFUSED, f"resume refused: {refusal}")
             return None
         self.resume_token = self.offer.resume_token
+        count_placement(Placement.RESUMED)
         self.last_turn_id = max(self.last_turn_id, reply.next_turn_id - 1)
-        if saved is not None:
-            # The conversation so far, for the next worker if the session moves again.
-            self.history.extend(saved.history)
-            self.last_turn_id = max(self.last_turn_id, saved.next_turn_id - 1)
         self._log.info("session resumed", session_id=self.id, history=len(self.history))
         return reply.capabilities
+
+    async def _revive(self, saved: m.SessionState | None) -> m.ControlReply:
+        """The answer to a resume of a session nobody owns (its worker died while no edge carried
+        it): placed again from its state in the bus, when the client holds its resume token and
+        the state was written within ``settings.revive_window`` seconds (a session whose resume
+        window passed stays ended)."""
+        expired = m.ControlReply(ok=False, reason=m.ResumeRefusal.EXPIRED)
+        if saved is None or self._clock.time() - saved.updated_at > self.settings.revive_window:
+            return expired
+        if not hmac.compare_digest(token_hash(self.offer.resume_token), saved.resume_token_hash):
+            return m.ControlReply(ok=False, reason=m.ResumeRefusal.BAD_TOKEN)
+        self.resume_token = self.offer.resume_token
+        start = self._session_start(handover=True)
+        claim = await place_session(self.bus, start, timeout=self.settings.start_timeout, clock=self._clock)
+        if claim is None:
+            return expired
+        self._log.info("session revived from its state", worker=claim.worker_id, history=len(start.history))
+        return m.ControlReply(ok=True, capabilities=claim.capabilities, next_turn_id=start.next_turn_id)
 
     async def _refuse(self, code: int, reason: str) -> None:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):  # gone already
@@ -347,6 +385,7 @@ class EdgeSession:
                         p.ErrorCode.TEXT_RATE_LIMITED,
                         f"typed text is limited to {self.settings.text_per_minute} a minute",
                     )
+                self.turn_spans.client_input(audio=False)
                 await self.worker.send_text(text)
             case p.ClientEnd():
                 return CloseRequest(p.Close.NORMAL, "session ended", Outcome.HANGUP)
@@ -362,6 +401,7 @@ class EdgeSession:
             if not self._bucket.take(len(audio.pcm)):
                 await self._send_error(p.ErrorCode.RATE_LIMITED, "audio arrives faster than real time")
                 return CloseRequest(p.Close.RATE_LIMITED, "audio faster than real time", Outcome.ABUSE)
+            self.turn_spans.client_input(audio=True)
             await self.worker.send_audio(audio.pcm)
         if audio.end_of_utterance:
             await self.worker.control(m.ControlKind.END_OF_UTTERANCE)
@@ -410,8 +450,9 @@ class EdgeSession:
     # No guard against audio of interrupted turns here: the worker's turn ledger is the one place
     # that drops it, before it is published, and one subscription delivers in publishing order.
 
-    async def _on_out_audio(self, audio: m.AudioOut, _delivery: Delivery) -> None:
+    async def _on_out_audio(self, audio: m.AudioOut, delivery: Delivery) -> None:
         self._saw_turn(audio.turn_id)
+        self.turn_spans.audio_out(audio, delivery)
         await self._send(self.codec.audio_out(audio.pcm))
 
     def _saw_turn(self, turn_id: int) -> None:
@@ -419,6 +460,7 @@ class EdgeSession:
             self.last_turn_id = turn_id
 
     async def _on_out_event(self, event: m.OutEvent, delivery: Delivery) -> None:
+        self.turn_spans.event(event, delivery)
         if (turn_id := getattr(event, "turn_id", 0)) > 0:
             self._saw_turn(turn_id)
         match event:

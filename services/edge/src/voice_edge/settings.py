@@ -16,6 +16,8 @@ class EdgeSettings(ServiceSettings, RecordsStreamSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    #: ``/metrics`` (see ServiceSettings.metrics_port); each service has its own default port.
+    metrics_port: int = Field(default=9464, ge=0, le=65535, validation_alias="METRICS_PORT")
     #: Seconds to find a worker for a new session before closing with 1013.
     start_timeout: float = Field(default=5.0, gt=0)
     #: Seconds to wait for auth.validate.
@@ -56,6 +58,10 @@ class EdgeSettings(ServiceSettings, RecordsStreamSettings):
     #: Seconds a session's state (``VOICE_SESSIONS``) outlives its last write; a session ended on
     #: purpose is deleted at once.
     session_state_ttl: float = Field(default=86_400.0, gt=0)
+    #: Seconds after its state was last written (a finished turn, the client's drop) that a
+    #: session nobody owns any more (its worker died while no edge carried it) is placed again
+    #: when its client resumes; keep it at NOVA_RESUME_WINDOW.
+    revive_window: float = Field(default=30.0, ge=0)
     #: The built web app served at / (nothing is served there when it does not exist).
     web_dir: Path = Path(__file__).resolve().parents[4] / "web" / "dist"
     #: Seconds a stopping edge waits for its calls to end by themselves (it takes no new ones

@@ -24,6 +24,7 @@ import structlog
 from opentelemetry import trace
 from voice_proto import Bus, BusError, NoResponders, RequestTimeout, channels
 from voice_proto import messages as m
+from voice_proto.telemetry_names import Attr, Span
 
 from . import protocol as p
 from .clock import SYSTEM_CLOCK, Clock
@@ -287,12 +288,16 @@ class WorkerLink:
         self._owned = False
         start = self._handover_request()
         with tracer.start_as_current_span(
-            "edge.handover", attributes={"session.id": self._session_id, "reason": reason}
-        ):
+            Span.EDGE_HANDOVER, attributes={Attr.SESSION_ID: self._session_id, Attr.REASON: reason}
+        ) as span:
             self._log.warning("handing the session over", reason=reason)
             claim = await place_session(
                 self._bus, start, timeout=self._settings.start_timeout, clock=self._clock
             )
+            if claim is None:  # a failed handover: the session is lost
+                span.set_status(trace.StatusCode.ERROR, "no worker took the session")
+            else:
+                span.set_attribute(Attr.WORKER_ID, claim.worker_id)
         if claim is not None:
             self._last_heartbeat = self._clock.monotonic()
             self.owner = claim.worker_id

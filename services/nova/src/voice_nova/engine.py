@@ -47,6 +47,23 @@ type EngineEvent = (
 )
 
 
+class SpeechMarks:
+    """When the user's speech last ended (``time.monotonic()``), as the engine knows it.
+
+    The optional hook through which an engine that hears speech end (the offline endpointer, Nova
+    Sonic's microphone level) tells the turn observer, which times the answer's first audio from
+    it. Engines that never set it are timed from the client's end of utterance or typed text.
+    """
+
+    __slots__ = ("speech_ended_at",)
+
+    def __init__(self) -> None:
+        self.speech_ended_at = 0.0
+
+    def speech_ended(self, at: float) -> None:
+        self.speech_ended_at = at
+
+
 @dataclass(frozen=True)
 class SessionSetup:
     """What an engine knows about the session it serves."""
@@ -64,6 +81,8 @@ class SessionSetup:
     turns: Turns = field(default_factory=Turns)
     #: False when the user opted out of recording (said on the session's lifecycle).
     recorded: bool = True
+    #: Where the engine reports the end of the user's speech (see :class:`SpeechMarks`).
+    marks: SpeechMarks = field(default_factory=SpeechMarks)
 
 
 class Engine(ABC):
@@ -157,6 +176,11 @@ class EngineFactory(ABC):
     #: What the engines of this factory do beyond speech in and speech out (announced to the edge
     #: in every claim). None unless declared.
     capabilities: frozenset[m.Capability] = frozenset()
+    #: The name it was found by (``NOVA_ENGINE``): the ``engine`` label of the turn metrics.
+    name: str = ""
+    #: The model one stream answers with (``gen_ai.request.model`` of the turn's model span), for
+    #: speech-to-speech engines; empty for a pipeline (speech-to-text, responder, synthesis).
+    model: str = ""
 
     def __init__(self, context: EngineContext) -> None:
         self.context = context
@@ -196,4 +220,6 @@ def engine_factory(spec: str, context: EngineContext) -> EngineFactory:
         raise UnknownEngine(f"cannot load engine {spec!r}: {exc}") from exc
     if not (isinstance(factory_class, type) and issubclass(factory_class, EngineFactory)):
         raise UnknownEngine(f"{entry.value} is not an EngineFactory")
-    return factory_class(context)
+    factory: EngineFactory = factory_class(context)
+    factory.name = spec
+    return factory

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import structlog
 from voice_proto import Bus
-from voice_proto.ops import Component, http_server, probe_server, serve, start_service, stop_on_signals
+from voice_proto.ops import (
+    Component,
+    http_server,
+    metrics_server,
+    probe_server,
+    serve,
+    start_service,
+    stop_on_signals,
+)
 
 from .engine import EngineContext, engine_factory
 from .settings import NovaSettings
@@ -47,6 +55,7 @@ async def run(settings: NovaSettings) -> None:
         # Stopping hands every session back to the edge, which places it on another worker.
         Component("worker", start=worker.start, stop=worker.drain),
         http_server("probes", probe_server(ready, settings.http_host, settings.http_port)),
+        metrics_server(settings),
     )
 
 

@@ -23,9 +23,11 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from voice_proto import Bus, Delivery, channels
 from voice_proto import messages as m
+from voice_proto.telemetry_names import Attr, Span
 from voice_proto.tracecontext import headers_for, trace_id_hex
 
 from .engine import Engine, EngineEvent, SessionSetup
+from .turn_trace import TurnTrace
 
 log = structlog.get_logger("voice_nova.session")
 tracer = trace.get_tracer("voice_nova")
@@ -73,6 +75,8 @@ class WorkerSession:
         capabilities: Sequence[str] = (),
         resume_token: str = "",
         handover: bool = False,
+        engine_name: str = "",
+        model: str = "",
         parent: Context | None = None,
         on_finished: Callable[[WorkerSession], None] = lambda _session: None,
         on_state_change: Callable[[WorkerSession], None] = lambda _session: None,
@@ -96,10 +100,10 @@ class WorkerSession:
         self.suspended_at = 0.0
         self._log = log.bind(session_id=self.id, principal=setup.principal)
         self._span = tracer.start_span(
-            "nova.session",
+            Span.NOVA_SESSION,
             context=parent,
             kind=trace.SpanKind.CONSUMER,
-            attributes={"session.id": self.id, "session.handover": handover, "worker.id": worker_id},
+            attributes={Attr.SESSION_ID: self.id, Attr.SESSION_HANDOVER: handover, Attr.WORKER_ID: worker_id},
         )
         self._headers = headers_for(trace.set_span_in_context(self._span))
         # Bound here, not taken from the current span: handlers run in the bus's tasks.
@@ -110,9 +114,16 @@ class WorkerSession:
         self._finishing: asyncio.Task[None] | None = None
         #: The session's turn ledger, shared with the engine: the one audio guard.
         self.turns = setup.turns
+        #: Its telemetry: a trace per turn, the turn metrics.
+        self.turn_trace = TurnTrace(
+            session_id=self.id, engine=engine_name, session_span=self._span, marks=setup.marks, model=model
+        )
+        self.turns.observe(self.turn_trace.on_turn)
         self._audio_seq = 0
         self._event_seq = 0
         self._transcript_seq = 0
+        #: Set when it stopped: it ended (not handed back, not taken over by another worker).
+        self.ended_for_good = False
         #: When the edge last sent anything (audio, text, control); see ``edge_silent_for``.
         self._last_input = time.monotonic()
         #: Highest input sequences received from the current connection (the heartbeat says them).
@@ -164,6 +175,7 @@ class WorkerSession:
         self._last_input = time.monotonic()
         self._text_received = max(self._text_received, text.seq)
         if self.state is not State.ENDED:
+            self.turn_trace.text_arrived()
             await self.engine.push_text(text.text)
 
     def edge_silent_for(self) -> float:
@@ -179,6 +191,7 @@ class WorkerSession:
             self._delivered_transcript = max(self._delivered_transcript, control.delivered_transcript_seq)
         match control.kind:
             case m.ControlKind.END_OF_UTTERANCE:
+                self.turn_trace.utterance_ended()
                 await self.engine.end_of_utterance()
             case m.ControlKind.HANGUP:
                 self._finish_soon(control.reason or m.EndReason.HANGUP)
@@ -186,7 +199,8 @@ class WorkerSession:
                 await self.suspend(m.EndReason.CLIENT_GONE)
             case m.ControlKind.RESUME:
                 reply = await self._resume(control)
-                await self._bus.respond(channels.IN_CONTROL, delivery, reply)
+                # With the session's trace: the resumed connection's span links to it.
+                await self._bus.respond(channels.IN_CONTROL, delivery, reply, headers=self._headers)
             case m.ControlKind.PLAYED:
                 self.turns.heard(control.turn_id, control.played_ms)
             case m.ControlKind.SUPERSEDED if control.worker_id != self.worker_id:
@@ -261,34 +275,37 @@ class WorkerSession:
             self._finish_soon(m.EndReason.ENGINE_ERROR)
 
     async def _publish(self, event: EngineEvent) -> None:
+        if isinstance(event, m.AudioOut) and not self.turns.admit(event):
+            return  # the user barged in: nothing more of this turn reaches the client
+        self.turn_trace.observe(event)
+        # A turn's messages carry its trace, the rest the session's.
+        headers = self.turn_trace.headers(event) or self._headers
         match event:
             case m.AudioOut():
-                if not self.turns.admit(event):
-                    return  # the user barged in: nothing more of this turn reaches the client
                 self._audio_seq += 1
                 event.seq = self._audio_seq
                 # Dropped, not queued, while the bus is away: it would play late or not at all.
-                await self._bus.publish_lossy(
-                    channels.OUT_AUDIO, event, session_id=self.id, headers=self._headers
-                )
+                await self._bus.publish_lossy(channels.OUT_AUDIO, event, session_id=self.id, headers=headers)
             case m.Transcript():
                 self._transcript_seq += 1
                 event.seq = self._transcript_seq
                 if event.stage is m.Stage.FINAL:
                     self._missable.append(event)
-                await self._bus.publish(channels.TRANSCRIPT, event, session_id=self.id, headers=self._headers)
+                await self._bus.publish(channels.TRANSCRIPT, event, session_id=self.id, headers=headers)
             case m.ErrorEvent(fatal=True):
                 await self._publish_event(event)
                 self._finish_soon(m.EndReason.ENGINE_ERROR)
             case _:
-                await self._publish_event(event)
+                await self._publish_event(event, headers)
 
-    async def _publish_event(self, event: m.OutEvent) -> None:
+    async def _publish_event(self, event: m.OutEvent, headers: dict[str, str] | None = None) -> None:
         self._event_seq += 1
         event.seq = self._event_seq
         if isinstance(event, _MISSABLE_EVENTS):
             self._missable.append(event)
-        await self._bus.publish(channels.OUT_EVENT, event, session_id=self.id, headers=self._headers)
+        await self._bus.publish(
+            channels.OUT_EVENT, event, session_id=self.id, headers=headers or self._headers
+        )
 
     async def heartbeat(self) -> None:
         if self.state is not State.ENDED:
@@ -347,15 +364,17 @@ class WorkerSession:
         match how:
             case Ending.ENDED:
                 await self._lifecycle(m.LifecycleKind.ENDED, reason=reason)
-                self._span.set_attribute("session.end_reason", reason)
+                self._span.set_attribute(Attr.SESSION_END_REASON, reason)
                 self._log.info("session ended", reason=reason)
             case Ending.HANDED_BACK:
                 await self._publish_event(m.HandoverRequested(worker_id=self.worker_id, reason=reason))
-                self._span.set_attribute("session.end_reason", f"released:{reason}")
+                self._span.set_attribute(Attr.SESSION_END_REASON, f"released:{reason}")
                 self._log.info("session released for handover", reason=reason)
             case Ending.SUPERSEDED:
-                self._span.set_attribute("session.end_reason", reason)
+                self._span.set_attribute(Attr.SESSION_END_REASON, reason)
                 self._log.info("session taken over by another worker")
+        self.turn_trace.close(failed=reason == m.EndReason.ENGINE_ERROR)
+        self.ended_for_good = how is Ending.ENDED
         self._span.end()
         self._on_finished(self)
 

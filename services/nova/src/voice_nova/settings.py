@@ -39,3 +39,5 @@ class NovaSettings(ServiceSettings):
     timezone: str = "UTC"
     http_host: str = "127.0.0.1"
     http_port: int = 8081
+    #: ``/metrics`` (see ServiceSettings.metrics_port); each service has its own default port.
+    metrics_port: int = Field(default=9465, ge=0, le=65535, validation_alias="METRICS_PORT")

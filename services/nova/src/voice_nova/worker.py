@@ -11,11 +11,15 @@ import asyncio
 import contextlib
 import time
 
+import nats.errors
 import structlog
 from nats.aio.subscription import Subscription
 from opentelemetry import metrics
 from voice_proto import Bus, Delivery, channels
 from voice_proto import messages as m
+from voice_proto.session_state import SessionStore
+from voice_proto.telemetry import counter, gauge
+from voice_proto.telemetry_names import Metrics
 
 from .engine import EngineFactory, SessionSetup
 from .session import State, WorkerSession
@@ -26,7 +30,7 @@ _meter = metrics.get_meter("voice_nova")
 #: Seconds a barge-in's FINAL waits for the client's report of what it played (it comes within a
 #: round trip of the ``stop``); then the worker's playback estimate is used.
 PLAYED_REPORT_WAIT = 0.5
-_claims = _meter.create_counter("voice_worker_claims", description="Session start requests, by outcome")
+_claims = counter(_meter, Metrics.WORKER_CLAIMS)
 
 
 class Worker:
@@ -57,19 +61,15 @@ class Worker:
         #: Held while a claim is handled: leaving the queue group must not cancel it half-way.
         self._claiming = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        #: The session-state bucket, bound at the first session that ends (None: not yet, or none).
+        self._state: SessionStore | None = None
+        self._forgetting: set[asyncio.Task[None]] = set()
         #: Evictions in progress (their sessions closing, then refusing resumes).
         self._evictions: set[asyncio.Task[None]] = set()
-        _meter.create_observable_gauge(
-            "voice_worker_sessions",
-            callbacks=[lambda _options: [metrics.Observation(len(self.sessions), {"worker": worker_id})]],
-            description="Sessions this worker owns",
-        )
-        _meter.create_observable_gauge(
-            "voice_worker_capacity",
-            callbacks=[lambda _options: [metrics.Observation(self.max_sessions, {"worker": worker_id})]],
-            description="Sessions this worker can own at once (NOVA_MAX_SESSIONS); autoscaling "
-            "on sessions divides voice_worker_sessions by it",
-        )
+        labels = {"worker": worker_id}
+        # Autoscaling on sessions divides the one by the other.
+        gauge(_meter, Metrics.WORKER_SESSIONS, lambda: [metrics.Observation(len(self.sessions), labels)])
+        gauge(_meter, Metrics.WORKER_CAPACITY, lambda: [metrics.Observation(self.max_sessions, labels)])
 
     @property
     def has_room(self) -> bool:
@@ -154,6 +154,8 @@ class Worker:
             resume_window=self._resume_window,
             resume_token=request.resume_token,
             handover=request.handover,
+            engine_name=self.factory.name,
+            model=self.factory.model,
             parent=delivery.trace_context(),
             on_finished=self._forget,
             on_state_change=lambda _session: self._capacity_changed.set(),
@@ -208,6 +210,20 @@ class Worker:
         if self.sessions.get(session.id) is session:
             del self.sessions[session.id]
             self._capacity_changed.set()
+        if session.ended_for_good:
+            task = asyncio.create_task(self._forget_state(session.id), name=f"forget-{session.id}")
+            self._forgetting.add(task)
+            task.add_done_callback(self._forgetting.discard)
+
+    async def _forget_state(self, session_id: str) -> None:
+        """Delete the ended session's state in the bus: a later resume must not place it again."""
+        try:
+            if self._state is None:
+                self._state = await SessionStore.bind(self.bus.nc.jetstream(timeout=2.0))
+            if self._state is not None:
+                await self._state.delete(session_id)
+        except (nats.errors.Error, TimeoutError, OSError) as exc:
+            log.warning("cannot delete the ended session's state", session_id=session_id, error=str(exc))
 
     async def _heartbeats(self) -> None:
         """Tell each session's edge we live; suspend sessions whose edge stopped telling us (unless

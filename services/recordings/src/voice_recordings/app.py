@@ -27,7 +27,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from voice_proto import messages as m
 from voice_proto.auth import ADMIN_ROLE, AuthClient, caller, may_read
-from voice_proto.ops import ReadyCheck, probe_routes
+from voice_proto.ops import ReadyCheck, probe_routes, untraced
 
 from .catalogue import Catalogue, Entry, page
 from .retention import delete_recording
@@ -125,7 +125,7 @@ Caller = Annotated[m.ValidateReply, Depends(caller)]
 
 
 def create_app(api: Api, ready: ReadyCheck, *, cors_origins: list[str] | None = None) -> FastAPI:
-    app = FastAPI(title="voice recordings", docs_url="/docs", redoc_url=None)
+    app = FastAPI(title="voice recordings", docs_url="/docs", redoc_url=None, telemetry={"exclude": untraced})
     app.state.auth = api.auth
     if cors_origins:
         app.add_middleware(

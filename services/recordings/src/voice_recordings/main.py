@@ -8,6 +8,7 @@ Run one recorder per NATS deployment (it repositions its consumers at start); th
 from __future__ import annotations
 
 import functools
+import os
 
 import structlog
 from voice_proto import Bus
@@ -16,6 +17,7 @@ from voice_proto.ops import (
     Component,
     embedded_server,
     http_server,
+    metrics_server,
     records_stream,
     serve,
     start_service,
@@ -57,10 +59,13 @@ def recorder_config(settings: RecordingsSettings) -> RecorderConfig:
         ack_wait=settings.ack_wait,
         max_ack_pending=settings.max_ack_pending,
         records_lookback=settings.audio_max_age,
+        gather=settings.gather,
     )
 
 
 async def run(settings: RecordingsSettings) -> None:
+    if settings.nice:
+        os.nice(settings.nice)  # a recording is not live: the voice path comes first
     bus = Bus.for_service(settings, "recordings")
     store = make_store(settings, bus)
     catalogue = Catalogue(lambda: bus.nc.jetstream(), replicas=settings.replicas)
@@ -93,6 +98,7 @@ async def run(settings: RecordingsSettings) -> None:
         Component("catalogue", start=catalogue.start),
         Component("recorder", start=recorder.start, run=recorder.run, stop=recorder.stop),
         http_server("http", embedded_server(app, settings.http_host, settings.http_port, lifespan="off")),
+        metrics_server(settings),
     ]
     if settings.retention_days > 0:
         retention = functools.partial(

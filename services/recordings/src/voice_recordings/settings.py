@@ -13,6 +13,8 @@ class RecordingsSettings(ServiceSettings, RecordsStreamSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = 8084
+    #: ``/metrics`` (see ServiceSettings.metrics_port); each service has its own default port.
+    metrics_port: int = Field(default=9469, ge=0, le=65535, validation_alias="METRICS_PORT")
     #: ``nats``: the JetStream object store (embedded default); ``s3``: an S3 bucket.
     storage: Literal["nats", "s3"] = "nats"
     #: Object keys start with it: ``<prefix>/YYYY/MM/DD/<principal>/<session>.ogg``.
@@ -47,6 +49,11 @@ class RecordingsSettings(ServiceSettings, RecordsStreamSettings):
     #: A session with no message for this long is stored as it is (its end was never seen);
     #: longer than the edge's resume window, so a resumed session stays one recording.
     idle_timeout: float = Field(default=900.0, gt=0)
+    #: Niceness the recorder runs at (0-19): it is never in a hurry, so on a machine it shares with
+    #: the edge and the workers (./run, compose) it gives way to the voice path.
+    nice: int = Field(default=10, ge=0, le=19)
+    #: Seconds the recorder lets audio gather between reads (fewer, fuller batches: less CPU).
+    gather: float = Field(default=0.25, ge=0, le=5)
     #: Opus bit rate of the stereo recording (bits per second).
     bitrate: int = Field(default=32_000, ge=6_000, le=510_000)
     #: Recordings encoded at once at most (each takes a core while it runs).

@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from voice_proto import messages as m
 from voice_proto.auth import ADMIN_ROLE, AuthClient, caller, may_read
-from voice_proto.ops import ReadyCheck, probe_routes
+from voice_proto.ops import ReadyCheck, probe_routes, untraced
 
 from .export import session_json, transcript_json, transcript_text
 from .models import SessionRow
@@ -52,7 +52,9 @@ Caller = Annotated[m.ValidateReply, Depends(caller)]
 
 
 def create_app(api: Api, ready: ReadyCheck, *, cors_origins: list[str] | None = None) -> FastAPI:
-    app = FastAPI(title="voice transcripts", docs_url="/docs", redoc_url=None)
+    app = FastAPI(
+        title="voice transcripts", docs_url="/docs", redoc_url=None, telemetry={"exclude": untraced}
+    )
     app.state.auth = api.auth
     if cors_origins:
         app.add_middleware(

@@ -4,7 +4,8 @@ A batch is acknowledged only after its transaction committed; if the database fa
 is handed back (nak with a delay) and retried, so nothing is lost, and because storing is
 idempotent (see store.py) a redelivered record never becomes a second row. A record that can
 never be decoded is terminated (no redelivery) and counted. The loop itself is
-``voice_proto.streams.consume_records``; this module adds the store, spans, metrics and the lag.
+``voice_proto.streams.consume_records`` (which also keeps the consumer's lag); this module adds the
+store, its spans and metrics.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from nats.js import JetStreamContext
 from opentelemetry import metrics, trace
 from sqlalchemy.exc import SQLAlchemyError
 from voice_proto import Bus, ProtoDecodeError
+from voice_proto import messages as m
 from voice_proto.streams import Record, consume_records, records_consumer
+from voice_proto.telemetry import counter
+from voice_proto.telemetry_names import MESSAGING_SYSTEM_NATS, Attr, Metrics, Span
 from voice_proto.tracecontext import context_from
 
 from .store import Store
@@ -27,8 +31,8 @@ from .store import Store
 log = structlog.get_logger("voice_transcripts.intake")
 tracer = trace.get_tracer("voice_transcripts")
 _meter = metrics.get_meter("voice_transcripts")
-_stored = _meter.create_counter("voice_transcripts_records", description="Records committed, by kind")
-_rejected = _meter.create_counter("voice_transcripts_undecodable", description="Records that never decode")
+_stored = counter(_meter, Metrics.TRANSCRIPTS_RECORDS)
+_rejected = counter(_meter, Metrics.TRANSCRIPTS_UNDECODABLE)
 
 #: What a failing database raises: the batch is handed back and retried.
 _STORE_ERRORS = (SQLAlchemyError, OSError)
@@ -43,23 +47,15 @@ class Intake:
         self._ack_wait = ack_wait
         self._subscription: JetStreamContext.PullSubscription | None = None
         self._stopping = asyncio.Event()
-        #: Records in the stream this consumer has not acknowledged yet (delivered or not).
-        self.lag = 0
         #: False while the database refuses writes (readiness).
         self.db_ok = True
         self.committed = 0
-        _meter.create_observable_gauge(
-            "voice_transcripts_consumer_lag",
-            callbacks=[lambda _options: [metrics.Observation(self.lag, {"consumer": durable})]],
-            description="Records of VOICE_RECORDS not yet stored and acknowledged by this consumer",
-        )
 
     async def start(self) -> None:
         """Bind the durable consumer (on the bus, which is connected by now)."""
         self._subscription = await records_consumer(
             self._bus.nc.jetstream(), self._durable, ack_wait=self._ack_wait
         )
-        await self._poll_lag()
 
     async def run(self) -> None:
         """Store batches until :meth:`stop`, then let go of the consumer."""
@@ -71,7 +67,6 @@ class Intake:
                 retry_on=_STORE_ERRORS,
                 stop=self._stopping,
                 batch_size=self._batch_size,
-                housekeeping=self._poll_lag,
                 rejected=_count_rejected,
             )
         finally:
@@ -90,10 +85,10 @@ class Intake:
     async def _apply(self, records: list[Record]) -> None:
         spans = [
             tracer.start_span(
-                "transcripts.store",
+                Span.TRANSCRIPTS_STORE,
                 context=context_from(record.headers),
                 kind=trace.SpanKind.CONSUMER,
-                attributes={"session.id": record.session_id, "stream.seq": record.stream_seq},
+                attributes=_attributes(record),
             )
             for record in records
         ]
@@ -112,18 +107,21 @@ class Intake:
         for record in records:
             _stored.add(1, {"kind": type(record.message).__name__})
         if records:
-            self.lag = records[-1].pending
-            log.debug("records stored", records=len(records), new_turns=new_turns, pending=self.lag)
+            log.debug(
+                "records stored", records=len(records), new_turns=new_turns, pending=records[-1].pending
+            )
 
-    async def _poll_lag(self) -> None:
-        if self._subscription is None:
-            return
-        try:
-            info = await self._subscription.consumer_info()
-        except (nats.errors.Error, TimeoutError) as exc:
-            log.info("consumer info unavailable", error=str(exc))
-            return
-        self.lag = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
+def _attributes(record: Record) -> dict[str, str | int]:
+    attributes: dict[str, str | int] = {
+        Attr.SESSION_ID: record.session_id,
+        Attr.STREAM_SEQ: record.stream_seq,
+        Attr.MESSAGING_SYSTEM: MESSAGING_SYSTEM_NATS,
+        Attr.MESSAGING_OPERATION_TYPE: "process",
+    }
+    if isinstance(record.message, m.Transcript):
+        attributes[Attr.TURN_ID] = record.message.turn_id
+    return attributes
 
 
 def _count_rejected(_msg: Msg, _error: ProtoDecodeError) -> None:

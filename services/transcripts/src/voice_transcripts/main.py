@@ -17,6 +17,7 @@ from voice_proto.ops import (
     Component,
     embedded_server,
     http_server,
+    metrics_server,
     records_stream,
     serve,
     start_service,
@@ -69,6 +70,7 @@ async def run(settings: TranscriptsSettings) -> None:
         records_stream(bus, settings),
         Component("intake", start=intake.start, run=intake.run, stop=intake.stop),
         http_server("http", embedded_server(app, settings.http_host, settings.http_port, lifespan="off")),
+        metrics_server(settings),
     ]
     if settings.retention_days > 0:
         retention = functools.partial(

@@ -14,6 +14,8 @@ class TranscriptsSettings(ServiceSettings, RecordsStreamSettings):
     migrate_on_start: bool = True
     http_host: str = "127.0.0.1"
     http_port: int = 8083
+    #: ``/metrics`` (see ServiceSettings.metrics_port); each service has its own default port.
+    metrics_port: int = Field(default=9467, ge=0, le=65535, validation_alias="METRICS_PORT")
     #: The durable consumer's name: every replica of this service shares it (and the work).
     durable: str = "transcripts"
     #: Records committed per transaction at most.

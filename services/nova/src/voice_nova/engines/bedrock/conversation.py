@@ -16,13 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from opentelemetry import trace
-from opentelemetry.context import Context
 from voice_proto import messages as m
 
 from ...engine import EngineEvent
 from ...turns import Turns
-from .audio import Microphone
 from .history import History
 from .outputs import (
     AudioOutput,
@@ -35,8 +32,6 @@ from .outputs import (
     ToolUse,
     UsageDelta,
 )
-
-tracer = trace.get_tracer("voice_nova.bedrock")
 
 INTERRUPTED = "INTERRUPTED"
 END_TURN = "END_TURN"
@@ -59,7 +54,6 @@ class Conversation:
         self,
         emit: Callable[[EngineEvent], None],
         history: History,
-        microphone: Microphone,
         turns: Turns,
         *,
         on_tool_use: Callable[[ToolUse, int], None],
@@ -76,7 +70,6 @@ class Conversation:
         #: Monotonic time of the latest FINAL user transcript that has no answer yet (0: none).
         self.unanswered_since = 0.0
         self._emit = emit
-        self._microphone = microphone
         self._on_tool_use = on_tool_use
         self._on_turn_end = on_turn_end
         self._on_usage = on_usage
@@ -84,25 +77,13 @@ class Conversation:
         self._tools: dict[str, ToolUse] = {}
         #: Typed text already shown as the user's transcript: Nova's echo of it is not shown again.
         self._echoes: list[str] = []
-        self._turn_span: trace.Span | None = None
-        self._parent: Context | None = None
-        self._first_audio = False
-        self._user_spoke_at = 0.0
-
-    def trace_under(self, parent: Context | None) -> None:
-        self._parent = parent
 
     # --- turns ------------------------------------------------------------------------------------
 
     def _new_turn(self, role: m.Role) -> None:
-        self._end_turn_span()
+        # Its span is the turn observer's (voice_nova.turn_trace), made from the ledger's moments.
         self.turn = self.turns.open(role)
         self.speaker = Speaker.IDLE
-        self._first_audio = False
-        self._user_spoke_at = 0.0
-        self._turn_span = tracer.start_span(
-            "nova.turn", context=self._parent, attributes={"turn.id": self.turn, "turn.opened_by": role.value}
-        )
 
     def _user_turn(self) -> None:
         if self.turn == 0 or self.speaker is not Speaker.IDLE:
@@ -125,21 +106,12 @@ class Conversation:
         self.speaker = Speaker.DONE
         interrupted = stop_reason == INTERRUPTED or self.turns.interrupted(self.turn)
         reason = m.TurnEndReason.INTERRUPTED if interrupted else m.TurnEndReason.END_TURN
-        if self._turn_span is not None:
-            self._turn_span.set_attribute("nova.stop_reason", stop_reason or reason.upper())
         self.turns.end(self.turn, m.Role.ASSISTANT, reason)
-        self._end_turn_span()
         self._on_turn_end(reason)
 
-    def _end_turn_span(self) -> None:
-        if self._turn_span is not None:
-            self._turn_span.end()
-            self._turn_span = None
-
     def _interrupt(self) -> None:
-        applied = self.speaker is Speaker.SPEAKING and self.turns.interrupt(self.turn)
-        if applied and self._turn_span is not None:
-            self._turn_span.set_attribute("nova.barge_in", True)
+        if self.speaker is Speaker.SPEAKING:
+            self.turns.interrupt(self.turn)
 
     # --- input the engine reports -----------------------------------------------------------------
 
@@ -158,7 +130,6 @@ class Conversation:
         self.turns.end(self.turn, m.Role.USER)  # Nova transcribes the user's turn once it is over
         self.history.add(m.Role.USER, text)
         self.unanswered_since = time.monotonic()
-        self._user_spoke_at = self._microphone.last_voiced
 
     def stream_lost(self) -> None:
         """The stream died: whatever the assistant was saying ends here."""
@@ -166,9 +137,6 @@ class Conversation:
             self._assistant_done(INTERRUPTED)
         self._blocks.clear()
         self._tools.clear()
-
-    def close(self) -> None:
-        self._end_turn_span()
 
     # --- output -----------------------------------------------------------------------------------
 
@@ -227,22 +195,7 @@ class Conversation:
 
     def _audio(self, output: AudioOutput) -> None:
         self._assistant_speaks()
-        if not self._first_audio:
-            self._first_audio = True
-            self._first_audio_latency()
         self._emit(m.AudioOut(turn_id=self.turn, pcm=output.pcm, rate=m.OUTPUT_RATE))
-
-    def _first_audio_latency(self) -> None:
-        if self._turn_span is None:
-            return
-        now = time.monotonic()
-        if self._user_spoke_at:
-            latency = round((now - self._user_spoke_at) * 1000, 1)
-            self._turn_span.set_attribute("turn.speech_end_to_first_audio_ms", latency)
-        if self.unanswered_since:
-            self._turn_span.set_attribute(
-                "turn.transcript_to_first_audio_ms", round((now - self.unanswered_since) * 1000, 1)
-            )
 
     def _content_end(self, end: ContentEnd) -> None:
         block = self._blocks.pop(end.content_id, None)

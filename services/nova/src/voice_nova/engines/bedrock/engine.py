@@ -17,7 +17,6 @@ import time
 import structlog
 from aws_sdk_bedrock_runtime.client import AsyncBedrockRuntimeClient
 from opentelemetry import context as otel_context
-from opentelemetry import trace
 from voice_proto import messages as m
 
 from ...engine import QueuedEngine, SessionSetup
@@ -34,7 +33,6 @@ from .settings import BedrockSettings
 from .stream import NovaStream
 
 log = structlog.get_logger("voice_nova.bedrock")
-tracer = trace.get_tracer("voice_nova.bedrock")
 
 #: Seconds without the user's voice before a waiting hand-off may call the conversation quiet.
 _QUIET_AFTER = 1.0
@@ -62,7 +60,6 @@ class BedrockEngine(QueuedEngine):
         self._conversation = Conversation(
             self.emit,
             History(history),
-            self._microphone,
             self.turns,
             on_tool_use=self._tool_use,
             on_turn_end=self._turn_ended,
@@ -85,10 +82,9 @@ class BedrockEngine(QueuedEngine):
     # --- the engine interface ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        # The worker makes its session span current around start(): the spans of the streams,
-        # turns and tool calls go under it, in the edge's trace.
+        # The worker makes its session span current around start(): the spans of the streams and
+        # rotations go under it, in the edge's trace (turns have traces of their own).
         self._parent = otel_context.get_current()
-        self._conversation.trace_under(self._parent)
         self._tasks = [
             asyncio.create_task(self._supervise(), name=f"nova-supervise-{self._setup.session_id}"),
             asyncio.create_task(self._fill_silence(), name=f"nova-silence-{self._setup.session_id}"),
@@ -99,6 +95,9 @@ class BedrockEngine(QueuedEngine):
 
     async def push_audio(self, pcm: bytes) -> None:
         self._microphone.hear(pcm)
+        if self._microphone.last_voiced == self._microphone.last_heard:
+            # Voiced: the user's speech has not ended before now (the turn observer's mark).
+            self._setup.marks.speech_ended(self._microphone.last_voiced)
         self._feed(pcm)
 
     async def push_text(self, text: str) -> None:
@@ -125,7 +124,6 @@ class BedrockEngine(QueuedEngine):
         current, self._current = self._current, None
         streams = [stream for stream in (current, self._rotator.pending) if stream is not None]
         await asyncio.gather(*(stream.close() for stream in streams))
-        self._conversation.close()
         for direction, count in (("input", self._tokens_in), ("output", self._tokens_out)):
             metrics.session_tokens.record(count, {"direction": direction})
         self._log.info("nova session closed", tokens_in=self._tokens_in, tokens_out=self._tokens_out)
@@ -312,13 +310,8 @@ class BedrockEngine(QueuedEngine):
 
     async def _run_tool(self, stream: NovaStream, tool: ToolUse, turn: int) -> None:
         call = m.ToolCall(turn_id=turn, call_id=tool.tool_use_id, name=tool.name, arguments=tool.arguments)
-        with tracer.start_as_current_span(
-            "nova.tool",
-            context=self._parent,
-            attributes={"tool.name": tool.name, "tool.call_id": tool.tool_use_id, "turn.id": turn},
-        ) as span:
-            result = await self._tools.run_reported(call, self.emit)
-            span.set_attribute("tool.ok", result.ok)
+        # Its span is the turn observer's (voice_nova.turn_trace), made from the ToolCall events.
+        result = await self._tools.run_reported(call, self.emit)
         # Sent while audio keeps flowing: the result is one more block in the stream's queue.
         stream.send(ev.tool_result_block(stream.prompt, tool.tool_use_id, result.content))
 

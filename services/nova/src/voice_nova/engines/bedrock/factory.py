@@ -28,6 +28,7 @@ class BedrockFactory(EngineFactory):
         self.capabilities = frozenset(
             {m.Capability.TOOLS, *([m.Capability.TEXT_INPUT] if self.settings.is_nova_2 else [])}
         )
+        self.model = self.settings.model_id
         self._client: AsyncBedrockRuntimeClient | None = None
 
     async def load(self) -> None:

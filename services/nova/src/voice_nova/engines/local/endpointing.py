@@ -105,6 +105,11 @@ class Endpointer:
         self._silent_run = 0
 
     @property
+    def end_silence_s(self) -> float:
+        """The silence that ends an utterance, in seconds (whole windows)."""
+        return self._end_windows * self.window_ms / 1000
+
+    @property
     def in_speech(self) -> bool:
         return self._state is _State.SPEECH
 

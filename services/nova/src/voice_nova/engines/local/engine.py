@@ -115,6 +115,8 @@ class LocalEngine(QueuedEngine):
         #: (user turn, the rest of the answer it cut short): said if that turn has no words.
         self._resume: tuple[int, str] | None = None
         self._playback_end = 0.0
+        #: Held while a unit of this session's synthesis is in the speech pool (``_synthesize``).
+        self._synthesis = asyncio.Lock()
 
     # --- the engine interface ---------------------------------------------------------------------
 
@@ -226,7 +228,7 @@ class LocalEngine(QueuedEngine):
         reply = copy.copy(self._responder).respond(text) if text else Reply()
         first = split_sentences(reply.text)[:1] if reply.tool is None else []
         if first and self._models.voice.cached(first[0]) is None:
-            warm = asyncio.ensure_future(self._models.run(self._models.voice.speak, first[0]))
+            warm = asyncio.ensure_future(self._synthesize(first[0]))
             warm.add_done_callback(_consume)
         return text
 
@@ -243,6 +245,11 @@ class LocalEngine(QueuedEngine):
         return np.concatenate((self._carry, audio))[-longest:]
 
     def _on_utterance(self, ended: UtteranceEnded) -> None:
+        # Speech ended where the silence that ended it began (or now, when the client said so).
+        silence = 0.0
+        if ended.reason is EndReason.SILENCE and self._endpointer is not None:
+            silence = self._endpointer.end_silence_s
+        self._setup.marks.speech_ended(time.monotonic() - silence)
         # A large chunk can hold a whole utterance, start to end, before any check saw it.
         self._confirm_speech(ended.voiced_ms)
         turn, self._user_turn = self._user_turn, None
@@ -348,10 +355,9 @@ class LocalEngine(QueuedEngine):
         for index, sentence in enumerate(split_sentences(text)):
             if index:
                 await asyncio.sleep(max(0.0, self._playback_end - loop.time() - _LOOKAHEAD_S))
-            voice = self._models.voice
-            pcm = voice.cached(sentence)
+            pcm = self._models.voice.cached(sentence)
             if pcm is None:
-                pcm = await self._models.run(voice.speak, sentence)
+                pcm = await self._synthesize(sentence)
             starts = max(loop.time(), self._playback_end)
             answer.starts.append(starts)
             # The ledger keeps what was played on the monotonic clock (the loop's may differ).
@@ -365,6 +371,20 @@ class LocalEngine(QueuedEngine):
         await asyncio.sleep(max(0.0, self._playback_end - loop.time()))
         self.turns.final(answer.turn_id, text)
         self.turns.end(answer.turn_id, m.Role.ASSISTANT)
+
+    async def _synthesize(self, unit: str) -> bytes:
+        """One unit's audio from the worker's speech pool, with at most one unit of this session in
+        the pool at a time: a cancelled caller keeps the session's place until the pool's thread
+        is done with it, so interruptions in a row cannot pile this session's work up in front of
+        other sessions'."""
+        async with self._synthesis:
+            job = asyncio.ensure_future(self._models.run(self._models.voice.speak, unit))
+            try:
+                return await asyncio.shield(job)
+            except asyncio.CancelledError:
+                await asyncio.wait([job])
+                _consume(job)
+                raise
 
     def _interrupt(self) -> int | None:
         """Stop the assistant's turn in progress and report what of it was heard.
