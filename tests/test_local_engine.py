@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from voice_nova.engines.local.sentences import split_sentences
 from voice_proto.telemetry_names import Span
 from voice_testkit.client import BINARY_PROTOCOL, VoiceClient
 from voice_testkit.conversation import Conversation, Exchange
@@ -277,6 +278,43 @@ async def test_bad_audio_gets_an_answer_or_an_event_never_a_failure(
     answer = await talk.wait_turn_end("assistant", after=after, turnId=ended["turnId"])
     said = talk.of("transcript", after=after, role="assistant", stage="final", turnId=answer["turnId"])[0]
     assert f"stopped listening after {MAX_UTTERANCE_S} seconds" in said["text"]
+
+
+async def test_the_client_report_of_what_it_played_decides_the_interrupted_final(talk: Conversation) -> None:
+    """After a `stop` the client says how much of the turn it played (`played`): the turn's FINAL
+    holds the sentences whose audio was played, here only the first."""
+    await greeted(talk)
+    start = len(talk.events)
+    await talk.client.send_text("Tell me about cloud storage.")
+    index = await talk.wait_for(
+        lambda e: e.get("stage") == "speculative" and e.get("role") == "assistant", after=start
+    )
+    planned = talk.events[index][1]
+    index = await talk.wait_for(lambda e: e.get("event") == "media", after=index)
+    first_audio = talk.events[index][0]
+    # Let the second sentence's audio arrive and start playing by the worker's clock, so that the
+    # estimate would keep both sentences: the client's report (100 ms played) keeps the first.
+    await talk.wait_for(lambda _e: received_seconds(talk, after=index) > 3.0, after=index)
+    await asyncio.sleep(max(0.0, first_audio + 3.0 - asyncio.get_running_loop().time()))
+    await talk.client.send_text("What time is it?")  # typed text interrupts
+    stop = talk.events[await talk.wait_for(lambda e: e.get("event") == "stop", after=index)][1]
+    assert stop["turnId"] == planned["turnId"]
+    await talk.client.send_json({"type": "played", "turnId": stop["turnId"], "playedMs": 100})
+    index = await talk.wait_for(
+        lambda e: (
+            e.get("event") == "transcript"
+            and e.get("stage") == "final"
+            and e.get("turnId") == stop["turnId"]
+            and e.get("role") == "assistant"
+        )
+    )
+    final = talk.events[index][1]
+    assert final["interrupted"] is True
+    assert final["text"] == split_sentences(planned["text"])[0]
+
+
+def received_seconds(talk: Conversation, after: int) -> float:
+    return sum(len(e["pcm"]) for _, e in talk.events[after:] if e.get("event") == "media") / (24_000 * 2)
 
 
 #: What the turn of a typed and of a spoken question holds, in every service, below its ``turn``.

@@ -74,6 +74,9 @@ class SessionStart(Message, kw_only=True):
     #: across workers: on handover the edge sends one above the highest turn id it has seen (or
     #: the owner told it on resume), and the new worker numbers its turns from there.
     next_turn_id: int = 1
+    #: The previous worker shut down before its last answer was over (that turn ended
+    #: ``handover``): answer the user's last words in ``history`` again.
+    answer_again: bool = False
     #: False when the user opted out of recording (where the operator allows it); the worker
     #: says so on the session's lifecycle, and the recorder keeps nothing of it.
     recorded: bool = True
@@ -192,6 +195,9 @@ class ControlKind(StrEnum):
     KEEPALIVE = "keepalive"
     #: Another worker took the session over (handover); any previous owner lets go at once.
     SUPERSEDED = "superseded"
+    #: After a barge-in: how much of the interrupted turn's audio the client played before it
+    #: flushed the rest, so that the turn's FINAL holds what the person heard.
+    PLAYED = "played"
 
 
 class Control(Message, kw_only=True):
@@ -204,6 +210,9 @@ class Control(Message, kw_only=True):
     #: SUPERSEDED: the worker that owns the session now. RESUME: the worker whose events the
     #: ``delivered_*`` marks count (the owner when the session's state was last written).
     worker_id: str = ""
+    #: PLAYED only: the interrupted turn, and the milliseconds of its audio the client played.
+    turn_id: int = 0
+    played_ms: float = 0.0
     #: HANGUP only: why the session ends when it is not the user's choice (an ``EndReason``,
     #: ``auth_expired``); the worker reports it as the lifecycle's end reason. Empty: ``hangup``.
     reason: Annotated[str, _codes(EndReason, "HANGUP only, one of")] = ""
@@ -385,7 +394,8 @@ class Transcript(Message, kw_only=True):
     role: Role
     text: str
     stage: Stage
-    #: FINAL assistant text of a turn that the user interrupted: only what was actually spoken.
+    #: FINAL assistant text of a turn cut short (the user interrupted it, or its worker shut down:
+    #: its ``TurnEnded`` says which): only what was actually spoken.
     interrupted: bool = False
 
 

@@ -84,6 +84,7 @@ class TestClientMessages:
         assert parse('{"type":"text","text":"hi"}') == p.ClientText("hi")
         assert parse('{"type":"end"}') == p.ClientEnd()
         assert parse('{"type":"auth","token":"t"}') == p.ClientAuth("t")
+        assert parse('{"type":"played","turnId":3,"playedMs":1250.5}') == p.ClientPlayed(3, 1250.5)
 
     @pytest.mark.parametrize(
         ("raw", "code"),
@@ -106,6 +107,7 @@ class TestClientMessages:
             ('{"type":"text","text":"\\ue000\\u0007"}', p.ErrorCode.EMPTY_TEXT),
             ('{"type":"text"}', p.ErrorCode.INVALID_MESSAGE),
             ('{"type":"auth"}', p.ErrorCode.INVALID_MESSAGE),
+            ('{"type":"played","turnId":3,"playedMs":-1}', p.ErrorCode.INVALID_MESSAGE),
         ],
     )
     def test_bad_messages_get_stable_codes(self, raw: str, code: p.ErrorCode) -> None:

@@ -12,6 +12,7 @@ from voice_nova.engine import EngineEvent, SessionSetup
 from voice_nova.engines.local.engine import LocalEngine
 from voice_nova.engines.local.knowledge import TOPICS_BY_NAME
 from voice_nova.engines.local.models import SpeechModels, load_models
+from voice_nova.engines.local.sentences import split_sentences
 from voice_nova.engines.local.settings import LocalEngineSettings
 from voice_nova.tools import default_tools
 from voice_nova.turns import Turns
@@ -70,13 +71,15 @@ type OpenSession = Callable[..., Awaitable[Session]]
 async def open_session(models: SpeechModels) -> AsyncIterator[OpenSession]:
     sessions: list[Session] = []
 
-    async def start(history: list[m.HistoryTurn] | None = None, next_turn_id: int = 1) -> Session:
+    async def start(
+        history: list[m.HistoryTurn] | None = None, next_turn_id: int = 1, report_wait: float = 0.0
+    ) -> Session:
         setup = SessionSetup(
             session_id=f"s{len(sessions)}",
             principal="alice",
             history=history or [],
             greet=False,
-            turns=Turns(first_id=next_turn_id),
+            turns=Turns(first_id=next_turn_id, report_wait=report_wait),
         )
         engine = LocalEngine(models, LocalEngineSettings(), setup, default_tools())
         await engine.start()
@@ -197,3 +200,59 @@ async def test_garbage_audio_never_fails_the_session(open_session: OpenSession, 
     await session.engine.push_audio(question + silence(1.0))
     heard = await session.until(lambda e: is_user_final(e) and "network" in e.text.lower())  # type: ignore[union-attr]
     assert isinstance(heard, m.Transcript)
+
+
+async def test_a_sound_with_no_words_does_not_cost_the_answer(open_session: OpenSession) -> None:
+    """A 0.27 s "uh" (espeak) cuts into "What time is it?"'s answer: it holds no words, so the
+    answer goes on from the sentence it stopped in, and the time is still told."""
+    uh = say(speaker("espeak"), "uh").astype("<i2").tobytes()
+    session = await open_session()
+    await session.engine.push_text("What time is it?")
+    await session.until(is_audio)
+    await asyncio.sleep(0.6)
+    sound = silence(0.1) + uh + silence(1.2)
+    for start in range(0, len(sound), 640):  # 20 ms frames in real time, as a microphone sends
+        await session.engine.push_audio(sound[start : start + 640])
+        await asyncio.sleep(0.02)
+
+    def told(event: EngineEvent) -> bool:
+        return is_assistant_final(event) and not event.interrupted  # type: ignore[union-attr]
+
+    final = await session.until(told, timeout=60)
+    assert isinstance(final, m.Transcript)
+    assert final.text.lower().startswith("it's")
+    ended = [e for e in session.shown() if isinstance(e, m.TurnEnded)]
+    # Whether the sound stopped the answer at all or not, the answer's end is ``end_turn``.
+    assert ended[-1] == m.TurnEnded(turn_id=final.turn_id, role=m.Role.ASSISTANT)
+    assert not [e for e in session.shown() if isinstance(e, m.ErrorEvent)]
+
+
+def is_assistant_final(event: EngineEvent) -> bool:
+    return isinstance(event, m.Transcript) and event.role is m.Role.ASSISTANT and event.stage is m.Stage.FINAL
+
+
+@pytest.mark.parametrize("reported", [True, False], ids=["client_report", "playback_estimate"])
+async def test_an_interrupted_final_holds_only_what_was_played(
+    open_session: OpenSession, reported: bool
+) -> None:
+    """Cut in the first sentence of a long answer: its FINAL holds that sentence only, whether the
+    client reports what it played (100 ms of the turn) or the worker's playback clock decides."""
+    session = await open_session(report_wait=30.0 if reported else 0.0)
+    await session.engine.push_text("Tell me about cloud storage.")
+    planned = await session.until(
+        lambda e: (
+            isinstance(e, m.Transcript) and e.role is m.Role.ASSISTANT and e.stage is m.Stage.SPECULATIVE
+        )
+    )
+    assert isinstance(planned, m.Transcript)
+    await session.until(is_audio)
+    await session.engine.push_text("What time is it?")  # typed text interrupts too
+    await session.until(lambda e: isinstance(e, m.Interrupted))
+    if reported:
+        session.engine.turns.heard(planned.turn_id, 100.0)
+    final = await session.until(lambda e: is_assistant_final(e) and e.turn_id == planned.turn_id)  # type: ignore[union-attr]
+    assert isinstance(final, m.Transcript)
+    assert final.interrupted
+    first, *rest = split_sentences(planned.text)
+    assert rest, "the answer has more than one sentence"
+    assert final.text == first

@@ -57,6 +57,9 @@ class Stack:
             AUTH_ADMIN_PRINCIPALS="ops",
             NOVA_ENGINE="loopback",
             NOVA_HEARTBEAT_INTERVAL="0.5",
+            # A stopped worker hands its sessions over after at most 2 s of answers in progress
+            # (the drain tests set their own).
+            NOVA_DRAIN_TIMEOUT="2",
             EDGE_HEARTBEAT_TIMEOUT="2.0",
             EDGE_START_TIMEOUT="3.0",
             # Tests drive scripted engines with typed commands, and fault callers type, far faster

@@ -14,7 +14,7 @@ export type Capability = "text_input" | "client_endpointing" | "tools";
  * This interface was referenced by `VoiceProtocol`'s JSON-Schema
  * via the `definition` "ClientMessage".
  */
-export type ClientMessage = ClientAudio | ClientText | ClientEnd | ClientAuth;
+export type ClientMessage = ClientAudio | ClientText | ClientEnd | ClientAuth | ClientPlayed;
 /**
  * WebSocket close codes of the edge (the close reason says more).
  *
@@ -127,6 +127,24 @@ export interface ClientText {
    * not blank; at most EDGE_MAX_TEXT_CHARS (2000) characters
    */
   text: string;
+}
+/**
+ * After a `stop`: how much of the interrupted turn's audio was played before the flush, so
+ *     that the turn's final transcript holds only what the person heard.
+ *
+ * This interface was referenced by `VoiceProtocol`'s JSON-Schema
+ * via the `definition` "ClientPlayed".
+ */
+export interface ClientPlayed {
+  type: "played";
+  /**
+   * the turn of the `stop`
+   */
+  turnId: number;
+  /**
+   * milliseconds of the turn's audio played
+   */
+  playedMs: number;
 }
 /**
  * Something went wrong; the close table says whether the session goes on.

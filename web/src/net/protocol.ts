@@ -8,6 +8,7 @@ export type {
   AuthEvent,
   Capability,
   ClientMessage,
+  ClientPlayed,
   CloseCode,
   ErrorCode,
   ErrorEvent,

@@ -6,6 +6,7 @@ import { Player } from "../audio/player";
 import type { CaptureFrame, PlaybackReport } from "../audio/worklets/messages";
 import type { Credential } from "../auth/credential";
 import { LipSync } from "../avatar/lipSync";
+import { HeardTracker } from "../conversation/heard";
 import { type LatencyRecord, LatencyTracker } from "../conversation/latency";
 import {
   type TranscriptTurn,
@@ -78,6 +79,8 @@ export class VoiceSession {
   private player: Player | null = null;
   private stopRenewals: (() => void) | null = null;
   private lastSessionId: string | null = null;
+  /** What of an interrupted answer was played, reported to the server after the flush. */
+  private heard = new HeardTracker(24000);
 
   constructor(private readonly credential: Credential) {}
 
@@ -206,6 +209,7 @@ export class VoiceSession {
       this.update({ latencies: [...this.snapshot.latencies, record].slice(-50) });
       this.log("info", `first audio of turn ${record.turnId ?? "?"}: ${record.ms} ms after the end of ${record.from}`);
     }
+    this.heard.audio(pcm.byteLength);
     this.player?.push(pcm);
   }
 
@@ -234,6 +238,7 @@ export class VoiceSession {
         this.tracker.playback(false);
         this.meters.flushedMs += report.droppedMs;
         this.log("info", `playback flushed (${Math.round(report.droppedMs)} ms dropped)`);
+        this.reportHeard(report.droppedMs);
     }
   }
 
@@ -253,6 +258,7 @@ export class VoiceSession {
     if (!resumed) this.latency.reset();
     this.tracker.session(resumed);
     this.lastSessionId = session.sessionId;
+    this.heard = new HeardTracker(session.outputRate);
     this.update({
       sessionId: session.sessionId,
       capabilities: session.capabilities,
@@ -267,6 +273,7 @@ export class VoiceSession {
     this.tracker.serverEvent(event, performance.now());
     switch (event.event) {
       case "stop":
+        this.heard.stop(event.turnId);
         this.interruptPlayback();
         this.update({ turns: markInterrupted(this.snapshot.turns, event.turnId) });
         return;
@@ -275,7 +282,10 @@ export class VoiceSession {
         this.update({ turns: applyTranscript(this.snapshot.turns, event) });
         return;
       case "turn":
-        if (event.role === "assistant" && event.state === "started") this.latency.replyExpected(event.turnId);
+        if (event.role === "assistant" && event.state === "started") {
+          this.latency.replyExpected(event.turnId);
+          this.heard.turnStarted(event.turnId);
+        }
         if (event.role === "assistant" && event.state === "ended") this.latency.reset();
         this.update({});
         return;
@@ -289,6 +299,12 @@ export class VoiceSession {
       default:
         return;
     }
+  }
+
+  /** After a `stop`'s flush: tell the server how much of the turn was played (its FINAL keeps that). */
+  private reportHeard(droppedMs: number): void {
+    const played = this.heard.flushed(droppedMs);
+    if (played && this.connection?.send(played)) this.log("out", JSON.stringify(played));
   }
 
   /** `stop`: the person interrupted. Silence now, not after the queued audio. */

@@ -120,7 +120,15 @@ class ClientAuth(msgspec.Struct, tag="auth", tag_field="type", frozen=True):
     token: Annotated[str, Meta(min_length=1, description="a JWT")]
 
 
-type ClientMessage = ClientAudio | ClientText | ClientEnd | ClientAuth
+class ClientPlayed(msgspec.Struct, tag="played", tag_field="type", rename="camel", frozen=True):
+    """After a `stop`: how much of the interrupted turn's audio was played before the flush, so
+    that the turn's final transcript holds only what the person heard."""
+
+    turn_id: Annotated[int, Meta(ge=0, description="the turn of the `stop`")]
+    played_ms: Annotated[float, Meta(ge=0, description="milliseconds of the turn's audio played")]
+
+
+type ClientMessage = ClientAudio | ClientText | ClientEnd | ClientAuth | ClientPlayed
 
 _client_decoder: msgspec.json.Decoder[ClientMessage] = msgspec.json.Decoder(ClientMessage)
 

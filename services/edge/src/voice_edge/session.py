@@ -77,6 +77,9 @@ class EdgeSession:
         #: The highest turn id seen on this session (its worker's ledger numbers turns; a worker
         #: that takes the session over goes on above it: ``SessionStart.next_turn_id``).
         self.last_turn_id = 0
+        #: The worker's last answer was cut short by its shutdown (``TurnEnded`` reason
+        #: ``handover``): the next worker answers again (``SessionStart.answer_again``).
+        self.answer_cut_short = False
         self._store = store
         #: Made with the session id.
         self.state: StateKeeper
@@ -189,6 +192,7 @@ class EdgeSession:
             history=list(self.history),
             greet=not handover,
             next_turn_id=self.last_turn_id + 1,
+            answer_again=handover and self.answer_cut_short,
             recorded=self.recorded,
         )
 
@@ -387,6 +391,9 @@ class EdgeSession:
                 return CloseRequest(p.Close.NORMAL, "session ended", Outcome.HANGUP)
             case p.ClientAuth(token):
                 await self.credentials.renew(Credential(m.CredentialScheme.BEARER, token))
+            case p.ClientPlayed(turn_id, played_ms):
+                played = m.Control(kind=m.ControlKind.PLAYED, turn_id=turn_id, played_ms=played_ms)
+                await self.worker.send(played)
         return None
 
     async def _on_audio(self, audio: p.ClientAudio) -> CloseRequest | None:
@@ -463,6 +470,8 @@ class EdgeSession:
             case m.HandoverRequested():
                 self.worker.released()
                 return
+            case m.TurnEnded(role=m.Role.ASSISTANT, reason=reason):
+                self.answer_cut_short = reason == m.TurnEndReason.HANDOVER
             case m.Resumed(conn_id=conn_id):
                 if conn_id != self.conn_id:
                     self.request_close(

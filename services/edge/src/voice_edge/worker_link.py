@@ -207,17 +207,16 @@ class WorkerLink:
     async def control(self, kind: m.ControlKind, reason: str = "") -> None:
         """Tell the session's worker (best effort: nobody may be listening any more). Every
         control carries what the client has been sent, for a resume to start after it."""
+        await self.send(m.Control(kind=kind, reason=reason))
+
+    async def send(self, control: m.Control) -> None:
+        """Send ``control`` to the session's worker (best effort), stamped with what the client
+        has been sent."""
+        control.delivered_event_seq = self.delivered_event_seq
+        control.delivered_transcript_seq = self.delivered_transcript_seq
         with contextlib.suppress(BusError, OSError):
             await self._bus.publish(
-                channels.IN_CONTROL,
-                m.Control(
-                    kind=kind,
-                    reason=reason,
-                    delivered_event_seq=self.delivered_event_seq,
-                    delivered_transcript_seq=self.delivered_transcript_seq,
-                ),
-                session_id=self._session_id,
-                headers=self._headers,
+                channels.IN_CONTROL, control, session_id=self._session_id, headers=self._headers
             )
 
     async def run(self) -> None:

@@ -74,6 +74,9 @@ class SessionSetup:
     history: list[m.HistoryTurn] = field(default_factory=list)
     #: Speak first when the session opens (off on handover).
     greet: bool = True
+    #: The previous worker cut the last answer short on shutdown: answer the user's last words in
+    #: ``history`` again (a trailing assistant entry there is that partial answer).
+    answer_again: bool = False
     #: The session's turn ledger (ids continue from ``SessionStart.next_turn_id``).
     turns: Turns = field(default_factory=Turns)
     #: False when the user opted out of recording (said on the session's lifecycle).

@@ -32,6 +32,7 @@ async def run(settings: NovaSettings) -> None:
         heartbeat_interval=settings.heartbeat_interval,
         resume_window=settings.resume_window,
         client_timeout=settings.client_timeout,
+        drain_timeout=settings.drain_timeout,
     )
 
     async def ready() -> dict[str, bool]:

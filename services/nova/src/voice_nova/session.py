@@ -34,6 +34,8 @@ tracer = trace.get_tracer("voice_nova")
 
 #: Seconds to let the engine's remaining events out after it was closed.
 _PUMP_GRACE = 2.0
+#: Seconds between looks at whether the answer in progress is over, on shutdown.
+_DRAIN_POLL = 0.05
 #: Client-visible events kept to send again to a client that resumes after missing them.
 _MISSABLE_KEPT = 64
 
@@ -199,6 +201,8 @@ class WorkerSession:
                 reply = await self._resume(control)
                 # With the session's trace: the resumed connection's span links to it.
                 await self._bus.respond(channels.IN_CONTROL, delivery, reply, headers=self._headers)
+            case m.ControlKind.PLAYED:
+                self.turns.heard(control.turn_id, control.played_ms)
             case m.ControlKind.SUPERSEDED if control.worker_id != self.worker_id:
                 self._finish_soon("superseded", Ending.SUPERSEDED)
             case m.ControlKind.KEEPALIVE if delivery.reply and self.state is not State.ENDED:
@@ -332,8 +336,22 @@ class WorkerSession:
         """End a suspended session for good so that a live caller gets its place (``evicted``)."""
         await self._close(m.EndReason.EVICTED, Ending.ENDED)
 
-    async def hand_back(self, reason: str) -> None:
-        """Stop without ending the session, and ask the edge to place it on another worker."""
+    async def hand_back(self, reason: str, within: float = 0.0) -> None:
+        """Stop without ending the session, and ask the edge to place it on another worker.
+
+        An answer in progress (or owed to the user's last words) is let finish first, for up to
+        ``within`` seconds, while the session goes on as usual; one still going then ends with
+        reason ``handover`` and a FINAL of what was played, and the next worker answers again
+        (the edge sets ``SessionStart.answer_again``).
+        """
+        deadline = time.monotonic() + within
+        # Polled: "busy" is derived from the ledger's turns, and this runs once, on shutdown.
+        while self.state is State.ACTIVE and self.turns.busy and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(_DRAIN_POLL)
+        if self.state is not State.ENDED:
+            cut = self.turns.hand_over()
+            if cut is not None:
+                self._log.info("answer cut short by the shutdown", turn_id=cut)
         await self._close(reason, Ending.HANDED_BACK)
 
     async def _close(self, reason: str, how: Ending) -> None:

@@ -31,6 +31,10 @@ class NovaSettings(ServiceSettings):
     #: Seconds without anything from a session's edge (it sends keepalives) before the session
     #: is suspended as if its client dropped: the edge died.
     client_timeout: float = Field(default=10.0, gt=0)
+    #: Seconds a stopping worker (SIGTERM) lets the answers in progress finish before it hands its
+    #: sessions over; an answer still going then ends ``handover`` and the next worker says it
+    #: again. Keep it below the pod's grace period (the Helm chart derives one from it).
+    drain_timeout: float = Field(default=20.0, ge=0)
     #: Time zone of the date-and-time tool when the caller names none (an IANA name).
     timezone: str = "UTC"
     http_host: str = "127.0.0.1"

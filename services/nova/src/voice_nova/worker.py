@@ -27,6 +27,9 @@ from .turns import Turns
 
 log = structlog.get_logger("voice_nova.worker")
 _meter = metrics.get_meter("voice_nova")
+#: Seconds a barge-in's FINAL waits for the client's report of what it played (it comes within a
+#: round trip of the ``stop``); then the worker's playback estimate is used.
+PLAYED_REPORT_WAIT = 0.5
 _claims = counter(_meter, Metrics.WORKER_CLAIMS)
 
 
@@ -41,6 +44,7 @@ class Worker:
         heartbeat_interval: float,
         resume_window: float,
         client_timeout: float = 10.0,
+        drain_timeout: float = 0.0,
     ) -> None:
         self.bus = bus
         self.factory = factory
@@ -51,6 +55,7 @@ class Worker:
         self._heartbeat_interval = heartbeat_interval
         self._resume_window = resume_window
         self._client_timeout = client_timeout
+        self._drain_timeout = drain_timeout
         self._claim_subscription: Subscription | None = None
         self._capacity_changed = asyncio.Event()
         #: Held while a claim is handled: leaving the queue group must not cancel it half-way.
@@ -136,7 +141,8 @@ class Worker:
             principal=request.principal,
             history=list(request.history),
             greet=request.greet and not request.handover,
-            turns=Turns(first_id=request.next_turn_id),
+            answer_again=request.answer_again,
+            turns=Turns(first_id=request.next_turn_id, report_wait=PLAYED_REPORT_WAIT),
             recorded=request.recorded,
         )
         session = WorkerSession(
@@ -237,12 +243,15 @@ class Worker:
                     await session.suspend(m.EndReason.EDGE_LOST)
 
     async def drain(self) -> None:
-        """Stop claiming, hand every session back to the edge, stop the background tasks."""
+        """Stop claiming at once, let the answers in progress finish (up to ``drain_timeout``
+        seconds), hand every session back to the edge, stop the background tasks."""
         self.draining = True
         await self._sync_claiming()
         sessions = list(self.sessions.values())
-        log.info("draining", sessions=len(sessions))
-        await asyncio.gather(*(session.hand_back(m.EndReason.WORKER_SHUTDOWN) for session in sessions))
+        log.info("draining", sessions=len(sessions), timeout=self._drain_timeout)
+        await asyncio.gather(
+            *(session.hand_back(m.EndReason.WORKER_SHUTDOWN, self._drain_timeout) for session in sessions)
+        )
         for task in (*self._tasks, *self._evictions):
             task.cancel()
         await asyncio.gather(*self._tasks, *self._evictions, return_exceptions=True)

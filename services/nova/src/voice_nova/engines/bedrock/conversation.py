@@ -127,6 +127,7 @@ class Conversation:
 
     def _user_final(self, text: str) -> None:
         self._emit(m.Transcript(turn_id=self.turn, role=m.Role.USER, text=text, stage=m.Stage.FINAL))
+        self.turns.end(self.turn, m.Role.USER)  # Nova transcribes the user's turn once it is over
         self.history.add(m.Role.USER, text)
         self.unanswered_since = time.monotonic()
 
@@ -180,6 +181,9 @@ class Conversation:
                 return
             self._user_final(output.text)
         elif role == "ASSISTANT" and stage == "SPECULATIVE":
+            # Nova sends a sentence's text just before its audio: played from about now (the FINAL
+            # of an answer cut short by a shutdown holds these).
+            self.turns.said(self.turn, output.text.strip())
             self._emit(
                 m.Transcript(
                     turn_id=self.turn, role=m.Role.ASSISTANT, text=output.text, stage=m.Stage.SPECULATIVE

@@ -53,14 +53,21 @@ class BedrockEngine(QueuedEngine):
         self._setup = setup
         self._log = log.bind(session_id=setup.session_id)
         self._microphone = Microphone(settings.replay_seconds)
+        history = list(setup.history)
+        if setup.answer_again:
+            while history and history[-1].role is m.Role.ASSISTANT:
+                history.pop()  # the answer the previous worker cut short: it is given again
         self._conversation = Conversation(
             self.emit,
-            History(setup.history),
+            History(history),
             self.turns,
             on_tool_use=self._tool_use,
             on_turn_end=self._turn_ended,
             on_usage=self._usage,
         )
+        if setup.answer_again and history:
+            # The first stream sends the user's last words again as interactive text (Nova 2).
+            self._conversation.unanswered_since = time.monotonic()
         self._rotator = Rotator(self, settings)
         self._current: NovaStream | None = None
         self._streams_opened = 0

@@ -65,10 +65,21 @@ class _Answer:
     user_audio: FloatArray | None = None
     #: The assistant's turn has started (``TurnStarted(ASSISTANT)`` went out).
     started: bool = False
-    #: (loop time at which the client starts playing it, sentence).
-    sentences: list[tuple[float, str]] = field(default_factory=list)
     open_tool_call: m.ToolCall | None = None
     task: asyncio.Task[None] | None = None
+    #: What the assistant says in this turn, once known, and the loop time at which each of its
+    #: sentences starts playing (so far).
+    text: str = ""
+    starts: list[float] = field(default_factory=list)
+    #: Milliseconds of audio of this turn sent so far.
+    audio_ms: float = 0.0
+
+    def rest(self, now: float) -> str:
+        """What is left to say from ``now``: the sentence playing, again from its start, and
+        those after it."""
+        sentences = split_sentences(self.text)
+        playing = sum(1 for starts in self.starts if starts <= now)
+        return " ".join(sentences[max(0, playing - 1) :])
 
     @property
     def running(self) -> bool:
@@ -99,6 +110,10 @@ class LocalEngine(QueuedEngine):
         #: Audio of an utterance the user went on with before it was transcribed.
         self._carry: FloatArray | None = None
         self._speculation: tuple[int, asyncio.Future[str]] | None = None
+        #: What the answer last cut short had left to say (from its sentence playing).
+        self._cut_rest = ""
+        #: (user turn, the rest of the answer it cut short): said if that turn has no words.
+        self._resume: tuple[int, str] | None = None
         self._playback_end = 0.0
         #: Held while a unit of this session's synthesis is in the speech pool (``_synthesize``).
         self._synthesis = asyncio.Lock()
@@ -120,6 +135,11 @@ class LocalEngine(QueuedEngine):
         )
         if self._setup.greet:
             self._begin(_Answer(self.turns.open(m.Role.ASSISTANT), started=True), self._greet)
+        elif self._setup.answer_again and (question := _last_words(self._setup.history)):
+            reply = self._responder.respond(question)
+            self._begin(
+                _Answer(self.turns.open(m.Role.ASSISTANT), started=True), lambda a: self._reply(a, reply)
+            )
 
     async def push_audio(self, pcm: bytes) -> None:
         if self._closed or self._endpointer is None:
@@ -184,6 +204,9 @@ class LocalEngine(QueuedEngine):
             self._user_turn = continued  # the same turn goes on: its start was already announced
             return
         self._user_turn = self.turns.open(m.Role.USER)
+        if self._cut_rest:
+            # If this turn turns out to hold no words (a cough, "uh"), the answer it cut goes on.
+            self._resume, self._cut_rest = (self._user_turn, self._cut_rest), ""
 
     def _on_endpoint(self, event: EndpointEvent) -> None:
         match event:
@@ -275,9 +298,16 @@ class LocalEngine(QueuedEngine):
             text = await self._models.run(self._models.transcriber.transcribe, answer.user_audio)
         answer.user_audio = None
         too_long = ended.reason is EndReason.TOO_LONG
-        if not text:
+        resume, self._resume = self._resume, None
+        if resume is not None and resume[0] != answer.turn_id:
+            resume = None
+        if not text or (resume is not None and _backchannel(text)):
             self.turns.end(answer.turn_id, m.Role.USER, m.TurnEndReason.EMPTY)
-            if ended.voiced_ms >= _MUMBLE_MS or too_long:
+            if resume is not None:
+                # A false interruption (no words, or only "hmm", "uh-huh"): the answer goes on
+                # from the sentence it stopped in.
+                await self._say(answer, resume[1])
+            elif ended.voiced_ms >= _MUMBLE_MS or too_long:
                 await self._say(answer, _NOT_HEARD)
             return
         self._heard(answer.turn_id, text, m.TurnEndReason.TOO_LONG if too_long else m.TurnEndReason.END_TURN)
@@ -318,6 +348,7 @@ class LocalEngine(QueuedEngine):
         """Speak ``text`` sentence by sentence, then wait for the client to finish playing it."""
         self._start_assistant(answer)
         loop = asyncio.get_running_loop()
+        answer.text = text
         self.emit(
             m.Transcript(turn_id=answer.turn_id, role=m.Role.ASSISTANT, text=text, stage=m.Stage.SPECULATIVE)
         )
@@ -328,7 +359,12 @@ class LocalEngine(QueuedEngine):
             if pcm is None:
                 pcm = await self._synthesize(sentence)
             starts = max(loop.time(), self._playback_end)
-            answer.sentences.append((starts, sentence))
+            answer.starts.append(starts)
+            # The ledger keeps what was played on the monotonic clock (the loop's may differ).
+            self.turns.said(
+                answer.turn_id, sentence, time.monotonic() + starts - loop.time(), answer.audio_ms
+            )
+            answer.audio_ms += len(pcm) / _BYTES_PER_SECOND * 1000
             for offset in range(0, len(pcm), _CHUNK_BYTES):
                 self.emit(m.AudioOut(turn_id=answer.turn_id, pcm=pcm[offset : offset + _CHUNK_BYTES]))
             self._playback_end = starts + len(pcm) / _BYTES_PER_SECOND
@@ -356,21 +392,21 @@ class LocalEngine(QueuedEngine):
         Returns the turn id to continue when the user took up again an utterance whose words were
         not transcribed yet: that audio is carried into the utterance now starting.
         """
+        self._cut_rest = ""
         answer = self._answer
         if answer is None or not answer.running:
             return None
         assert answer.task is not None
         answer.task.cancel()
         self._answer = None  # cancelled, though the task only ends at its next await
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        self._playback_end = now  # the client flushes what it had not played yet
+        now = asyncio.get_running_loop().time()
+        self._playback_end = now  # the client flushes the rest
+        self._cut_rest = answer.rest(now) if answer.started else ""
         if answer.open_tool_call is not None:
             error = json.dumps({"error": "interrupted by the user"})
             self.emit(replace(answer.open_tool_call, status=m.ToolCallStatus.FAILED, result=error))
         if answer.started:
-            spoken = " ".join(sentence for starts, sentence in answer.sentences if starts <= now)
-            self.turns.cut(answer.turn_id, spoken)
+            self.turns.cut(answer.turn_id)  # the FINAL holds the sentences that started playing
             return None
         if answer.user_audio is not None:
             self._carry = answer.user_audio
@@ -379,6 +415,24 @@ class LocalEngine(QueuedEngine):
 
 
 type _Work = Callable[[_Answer], Awaitable[None]]
+
+
+#: Words that only keep the conversation going (fillers, backchannels), not a turn of their own.
+_BACKCHANNELS = frozenset(
+    {"ah", "aha", "ahem", "eh", "er", "erm", "hm", "hmm", "huh", "mhm", "mm", "mmhmm", "mmm", "oh"}
+    | {"uh", "uhhuh", "uhhum", "uhm", "um", "umm", "yeah", "yep"}
+)
+
+
+def _backchannel(text: str) -> bool:
+    """True when ``text`` holds only fillers and backchannels ("Hmm.", "Uh-huh, yeah")."""
+    words = ["".join(c for c in word if c.isalpha()) for word in text.lower().split()]
+    return all(word in _BACKCHANNELS for word in words if word) and any(words)
+
+
+def _last_words(history: list[m.HistoryTurn]) -> str:
+    """The user's last words in the history (what an answer cut short by a handover answered)."""
+    return next((turn.text for turn in reversed(history) if turn.role is m.Role.USER), "")
 
 
 def _consume(future: asyncio.Future[Any]) -> None:
