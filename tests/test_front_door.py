@@ -27,6 +27,7 @@ class DevRun:
         self.transcripts_port = free_port()
         self.nova_port = free_port()
         self.auth_port = free_port()
+        self.recordings_port = free_port()
         env = {
             k: v
             for k, v in os.environ.items()
@@ -46,6 +47,7 @@ class DevRun:
             NOVA_HTTP_PORT=str(self.nova_port),
             AUTH_HTTP_PORT=str(self.auth_port),
             TRANSCRIPTS_HTTP_PORT=str(self.transcripts_port),
+            RECORDINGS_HTTP_PORT=str(self.recordings_port),
             NOVA_ENGINE="loopback",
         )
         self.proc = subprocess.Popen(
@@ -78,7 +80,7 @@ class DevRun:
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Every service answers its readiness probe (each starts on its own; a client that comes
         before auth or a worker is up is told 1013, try again later)."""
-        ports = (self.auth_port, self.nova_port, self.transcripts_port, self.edge_port)
+        ports = (self.auth_port, self.nova_port, self.transcripts_port, self.recordings_port, self.edge_port)
         deadline = time.monotonic() + timeout
         for port in ports:
             url = f"http://127.0.0.1:{port}/ready"
@@ -129,7 +131,7 @@ async def test_run_prints_url_and_key_serves_and_stops_on_ctrl_c(tmp_path: Path)
         transcripts = run.wait_line(r"transcripts:\s+(http://\S+)").group(1)
         assert transcripts == f"http://127.0.0.1:{run.transcripts_port}/api/sessions"
         children = run.child_pids()
-        assert len(children) == 5  # nats, auth, nova, edge, transcripts
+        assert len(children) == 6  # nats, auth, nova, edge, transcripts, recordings (on by default)
     finally:
         code = run.ctrl_c()
     assert code in (0, 130), "".join(run.lines)

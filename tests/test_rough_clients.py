@@ -18,6 +18,7 @@ import nats.errors
 import pytest
 from voice_proto import Bus, Delivery, channels
 from voice_proto import messages as m
+from voice_proto.telemetry_names import Metrics
 from voice_testkit.client import VoiceClient, refused
 from voice_testkit.nats import NatsEndpoint
 from voice_testkit.stack import API_KEYS, Stack
@@ -82,10 +83,13 @@ async def watch(rough_stack: Stack) -> AsyncIterator[tuple[Bus, Lifecycles]]:
 
 
 async def worker_sessions(stack: Stack) -> float:
-    async with httpx.AsyncClient(base_url=stack.service_url("nova"), follow_redirects=True) as http:
-        metrics = (await http.get("/metrics")).text
-    lines = metrics.splitlines()
-    (value,) = [float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("voice_worker_sessions{")]
+    """The worker's sessions gauge, from its Prometheus endpoint."""
+    async with httpx.AsyncClient() as http:
+        response = await http.get(stack.metrics_url("nova"))
+    response.raise_for_status()
+    gauge = f"{Metrics.WORKER_SESSIONS.name}{{"
+    lines = response.text.splitlines()
+    (value,) = [float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(gauge)]
     return value
 
 

@@ -299,6 +299,9 @@ async def test_losing_the_bus_is_not_losing_the_worker_and_typed_input_waits(
 
     own_nats.start()
     await until(lambda: own_bus.connected)
+    # A round trip: the server has the recorder's subscription again before anything is replayed
+    # (on a loaded machine "connected" can come before the resent SUB is processed).
+    await own_bus.flush()
     await link.clock.sleeping(2)
     # The worker gets a full timeout from the reconnection to be heard again.
     await link.clock.advance(HEARTBEAT_TIMEOUT - 0.5)
