@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from starlette.exceptions import HTTPException
 from voice_proto import messages as m
-from voice_proto.auth import Credential, credential_from_header, may_read
+from voice_proto.auth import Credential, credential_from_header, listed_principal, may_read
 
 
 @pytest.mark.parametrize(
@@ -36,3 +37,15 @@ def test_own_sessions_or_admin() -> None:
     assert may_read(admin, "bob")
     assert may_read(admin, "")
     assert not may_read(m.ValidateReply(ok=False, principal="alice"), "alice")
+
+
+def test_a_listing_holds_own_sessions_or_whose_an_admin_asks() -> None:
+    alice = m.ValidateReply(ok=True, principal="alice")
+    admin = m.ValidateReply(ok=True, principal="ops", roles=["admin"])
+    assert listed_principal(alice, None) == "alice"
+    assert listed_principal(alice, "alice") == "alice"
+    with pytest.raises(HTTPException) as refused:
+        listed_principal(alice, "bob")
+    assert (refused.value.status_code, refused.value.detail) == (403, {"error": "forbidden"})
+    assert listed_principal(admin, None) is None  # everyone's
+    assert listed_principal(admin, "bob") == "bob"

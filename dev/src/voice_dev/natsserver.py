@@ -63,7 +63,11 @@ def nats_server_command(
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on ``port`` now. Servers (uvicorn, nats-server) bind with
+    SO_REUSEADDR, so connections of a process just stopped, left in TIME_WAIT for a minute, do not
+    hold the port; asking without it would refuse a quick restart of ``./run``."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

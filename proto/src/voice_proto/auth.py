@@ -84,6 +84,22 @@ def may_read(identity: m.ValidateReply, owner: str) -> bool:
     return ADMIN_ROLE in identity.roles or (bool(owner) and owner == identity.principal)
 
 
+def api_error(status: int, error: str) -> HTTPException:
+    """An HTTP API error with the body ``{"detail": {"error": error}}`` (error: a stable code)."""
+    return HTTPException(status, detail={"error": error})
+
+
+def listed_principal(identity: m.ValidateReply, asked: str | None) -> str | None:
+    """Whose conversations a listing may hold, by the rule of ``may_read``: an admin's listing holds
+    ``asked`` (None: everyone's), anyone else's only their own. Raises ``api_error(403, "forbidden")``
+    when someone who is not an admin asks for another principal's."""
+    if ADMIN_ROLE in identity.roles:
+        return asked
+    if asked not in (None, identity.principal):
+        raise api_error(403, "forbidden")
+    return identity.principal
+
+
 class AuthClient:
     """Asks auth.validate, and reuses a positive answer until it expires (or the cache limit)."""
 

@@ -26,7 +26,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from voice_proto import messages as m
-from voice_proto.auth import ADMIN_ROLE, AuthClient, caller, may_read
+from voice_proto.auth import AuthClient, api_error, caller, listed_principal, may_read
 from voice_proto.ops import ReadyCheck, probe_routes, untraced
 
 from .catalogue import Catalogue, Entry, page
@@ -65,10 +65,6 @@ class Api:
         return expires >= time.time() and hmac.compare_digest(self.signature(session_id, expires), signature)
 
 
-def _error(status: int, error: str) -> HTTPException:
-    return HTTPException(status, detail={"error": error})
-
-
 def _encode_cursor(after: tuple[float, str]) -> str:
     return base64.urlsafe_b64encode(f"{after[0]!r}|{after[1]}".encode()).decode()
 
@@ -78,7 +74,7 @@ def _decode_cursor(cursor: str) -> tuple[float, str]:
         at, _, session_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
         return float(at), session_id
     except ValueError:
-        raise _error(400, "bad_cursor") from None
+        raise api_error(400, "bad_cursor") from None
 
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -145,7 +141,7 @@ def create_app(api: Api, ready: ReadyCheck, *, cors_origins: list[str] | None = 
     async def readable(session_id: str, caller: m.ValidateReply) -> Entry:
         entry = await api.catalogue.get(session_id)
         if entry is None or not may_read(caller, entry.principal):
-            raise _error(404, "not_found")
+            raise api_error(404, "not_found")
         return entry
 
     async def audio_url(entry: Entry) -> str:
@@ -162,10 +158,7 @@ def create_app(api: Api, ready: ReadyCheck, *, cors_origins: list[str] | None = 
         cursor: str | None = None,
     ) -> JSONResponse:
         """Recordings newest first; ``since``/``until`` bound their start; ``principal`` is for admins."""
-        if ADMIN_ROLE not in caller.roles:
-            if principal not in (None, caller.principal):
-                raise _error(403, "forbidden")
-            principal = caller.principal
+        principal = listed_principal(caller, principal)
         entries, after = page(
             await api.catalogue.entries(),
             principal=principal,
@@ -190,10 +183,10 @@ def create_app(api: Api, ready: ReadyCheck, *, cors_origins: list[str] | None = 
         """The audio, to a caller with a credential or with the signed URL of ``audioUrl``."""
         if expires is not None and signature is not None:
             if not api.signature_ok(session_id, expires, signature):
-                raise _error(403, "bad_signature")
+                raise api_error(403, "bad_signature")
             entry = await api.catalogue.get(session_id)
             if entry is None:
-                raise _error(404, "not_found")
+                raise api_error(404, "not_found")
         else:
             entry = await readable(session_id, await caller(request))
         presigned = await api.store.presigned_url(entry.key, api.url_seconds)
@@ -205,7 +198,7 @@ def create_app(api: Api, ready: ReadyCheck, *, cors_origins: list[str] | None = 
         try:
             data = await api.store.read(entry.key, byte_range)
         except ObjectMissing:
-            raise _error(404, "not_found") from None
+            raise api_error(404, "not_found") from None
         if byte_range is None:
             return Response(data, media_type=entry.content_type, headers=headers)
         headers["Content-Range"] = f"bytes {byte_range.first}-{byte_range.last}/{entry.size}"

@@ -8,11 +8,11 @@ import base64
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, Query
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from voice_proto import messages as m
-from voice_proto.auth import ADMIN_ROLE, AuthClient, caller, may_read
+from voice_proto.auth import AuthClient, api_error, caller, listed_principal, may_read
 from voice_proto.ops import ReadyCheck, probe_routes, untraced
 
 from .export import session_json, transcript_json, transcript_text
@@ -28,10 +28,6 @@ class Api:
         self.auth = auth
 
 
-def _error(status: int, error: str) -> HTTPException:
-    return HTTPException(status, detail={"error": error})
-
-
 def _encode_cursor(after: tuple[datetime, str]) -> str:
     return base64.urlsafe_b64encode(f"{after[0].isoformat()}|{after[1]}".encode()).decode()
 
@@ -41,7 +37,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         at, _, session_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
         return datetime.fromisoformat(at), session_id
     except ValueError:
-        raise _error(400, "bad_cursor") from None
+        raise api_error(400, "bad_cursor") from None
 
 
 def _aware(at: datetime | None) -> datetime | None:
@@ -67,7 +63,7 @@ def create_app(api: Api, ready: ReadyCheck, *, cors_origins: list[str] | None = 
     async def readable(session_id: str, caller: m.ValidateReply) -> SessionRow:
         session = await api.store.session(session_id)
         if session is None or not may_read(caller, session.principal):
-            raise _error(404, "not_found")
+            raise api_error(404, "not_found")
         return session
 
     @app.get("/api/sessions")
@@ -80,10 +76,7 @@ def create_app(api: Api, ready: ReadyCheck, *, cors_origins: list[str] | None = 
         cursor: str | None = None,
     ) -> JSONResponse:
         """Sessions newest first; ``since``/``until`` bound their start; ``principal`` is for admins."""
-        if ADMIN_ROLE not in caller.roles:
-            if principal not in (None, caller.principal):
-                raise _error(403, "forbidden")
-            principal = caller.principal
+        principal = listed_principal(caller, principal)
         page = await api.store.page(
             principal=principal,
             since=_aware(since),
