@@ -259,6 +259,8 @@ export class VoiceSession {
     this.tracker.session(resumed);
     this.lastSessionId = session.sessionId;
     this.heard = new HeardTracker(session.outputRate);
+    // The engine's rate (the loopback echo is 16 kHz), for this connection; set before its audio.
+    this.player?.setSourceRate(session.outputRate);
     this.update({
       sessionId: session.sessionId,
       capabilities: session.capabilities,
