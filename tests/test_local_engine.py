@@ -113,10 +113,11 @@ def check_answer(exchange: Exchange, question: Question) -> None:
     assert exchange.audio_bytes > 24_000 * 2 // 2, "less than half a second of answer audio"
 
 
-async def test_the_session_event_says_the_engine_takes_text_end_of_utterance_and_tools(
+async def test_the_session_event_says_the_engine_takes_text_end_of_utterance_and_tools_at_24_khz(
     talk: Conversation,
 ) -> None:
     assert talk.client.session["capabilities"] == ["client_endpointing", "text_input", "tools"]
+    assert talk.client.session["outputRate"] == 24_000
 
 
 async def test_the_assistant_greets_first(talk: Conversation) -> None:

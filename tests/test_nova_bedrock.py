@@ -109,6 +109,7 @@ async def test_a_conversation_with_transcripts_and_audio(nova: Nova) -> None:
     client = await nova.client()
     # Nova 2 Sonic (the default model) takes typed text and calls tools; it ends turns itself.
     assert client.session["capabilities"] == ["text_input", "tools"]
+    assert client.session["outputRate"] == 24_000
     await greeted(client)
     assert answer_chunks(client, GREETING) == list(range(10))
 

@@ -31,6 +31,8 @@ async def test_a_dropped_client_resumes_the_same_session(stack: Stack, bus: Bus)
     client = await VoiceClient.open(stack.ws_url(), key=API_KEYS["alice"])
     sid, token = client.session_id, client.resume_token
     assert client.session["capabilities"] == ["text_input"]  # the loopback engine echoes text
+    # It echoes the microphone byte for byte: the client plays it at the input's rate.
+    assert client.session["outputRate"] == client.session["inputRate"] == m.INPUT_RATE
     lifecycle = await Recorder().listen(bus, channels.LIFECYCLE, sid)
     await client.close()  # the socket drops without an end message
     await lifecycle.wait_for(m.Lifecycle, lambda e: e.kind is m.LifecycleKind.SUSPENDED)
@@ -41,6 +43,7 @@ async def test_a_dropped_client_resumes_the_same_session(stack: Stack, bus: Bus)
     assert again.session_id == sid
     assert again.resume_token == token
     assert again.session["capabilities"] == ["text_input"]
+    assert again.session["outputRate"] == m.INPUT_RATE
     await lifecycle.wait_for(m.Lifecycle, lambda e: e.kind is m.LifecycleKind.RESUMED)
     await again.send_audio(PCM)
     assert (await again.expect("media"))["pcm"] == PCM

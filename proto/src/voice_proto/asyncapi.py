@@ -112,7 +112,8 @@ def build_document() -> dict[str, Any]:
                 "Subjects and payloads of the real-time voice platform on NATS. Payloads are MessagePack "
                 "maps; every one carries `v`, the schema version (a consumer refuses a newer one). "
                 "Audio is raw bytes. Every message carries W3C trace context in its NATS headers. "
-                f"Input audio is PCM16LE mono {m.INPUT_RATE} Hz; output audio {m.OUTPUT_RATE} Hz."
+                f"Input audio is PCM16LE mono {m.INPUT_RATE} Hz; output audio PCM16LE mono at the rate the "
+                f"session's engine declares (`SessionClaim.output_rate`, {m.OUTPUT_RATE} Hz by default)."
             ),
         },
         "defaultContentType": CONTENT_TYPE,

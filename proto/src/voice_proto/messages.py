@@ -19,7 +19,8 @@ import msgspec
 
 SCHEMA_VERSION = 1
 
-#: Sample rates fixed by the contract: what the browser sends and what the speech model speaks.
+#: Sample rates in Hz: what the browser sends (fixed by the contract), and what an engine speaks
+#: unless it declares another (``SessionClaim.output_rate``, from the engine's factory).
 INPUT_RATE = 16_000
 OUTPUT_RATE = 24_000
 
@@ -134,6 +135,11 @@ class SessionClaim(Message, kw_only=True):
     #: What the claiming worker's engine does beyond speech: ``Capability`` values (strings, so
     #: that a newer worker's capability never fails an older edge's decoder).
     capabilities: Annotated[list[str], _codes(Capability, "What the engine does beyond speech, of")] = []
+    #: Hz of the speech the claiming worker's engine sends (the ``AudioOut.rate`` of its audio),
+    #: for the client's ``session`` event. Declared by the engine's factory; fixed for the session.
+    output_rate: Annotated[int, msgspec.Meta(description="Hz of the engine's speech (AudioOut.rate)")] = (
+        OUTPUT_RATE
+    )
 
 
 # --- edge -> worker: voice.<sid>.in.* --------------------------------------------------------
@@ -245,6 +251,10 @@ class ControlReply(Message, kw_only=True):
     capabilities: Annotated[
         list[str], _codes(Capability, "When ok, what the engine does beyond speech, of")
     ] = []
+    #: When ok: Hz of the speech the session's engine sends (as ``SessionClaim.output_rate``).
+    output_rate: Annotated[
+        int, msgspec.Meta(description="When ok, Hz of the engine's speech (AudioOut.rate)")
+    ] = OUTPUT_RATE
     #: When ok: the id the session's next turn gets (the edge sends it on a later handover).
     next_turn_id: int = 0
 
@@ -253,7 +263,7 @@ class ControlReply(Message, kw_only=True):
 
 
 class AudioOut(Message, kw_only=True):
-    """PCM16LE mono speech from the assistant, 24 kHz unless ``rate`` says otherwise."""
+    """PCM16LE mono speech from the assistant at ``rate`` Hz (its engine's ``output_rate``)."""
 
     seq: int = 0
     turn_id: int

@@ -127,6 +127,9 @@ class TestServerEvents:
         }
         recorded = json.loads(p.session_event("sid", "tok", [], recorded=True))
         assert recorded["recorded"] is True
+        # The engine's rate, as its worker declared it (the loopback engine echoes 16 kHz input).
+        echo = json.loads(p.session_event("sid", "tok", [], output_rate=16000))
+        assert echo["outputRate"] == 16000
 
     def test_media_event_is_json_with_base64(self) -> None:
         pcm = bytes(range(256))

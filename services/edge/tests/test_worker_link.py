@@ -12,7 +12,7 @@ from nats.js.api import StreamConfig
 from voice_edge import protocol as p
 from voice_edge.outcome import CloseRequest, Outcome
 from voice_edge.settings import EdgeSettings
-from voice_edge.worker_link import WorkerLink
+from voice_edge.worker_link import EngineTraits, WorkerLink
 from voice_proto import Bus, channels
 from voice_proto import messages as m
 from voice_testkit.clock import FakeClock
@@ -73,7 +73,7 @@ class Link:
             handover_request=self.handover_request,
             tell=self.session.tell,
             close=self.session.close,
-            capabilities=capabilities,
+            engine=EngineTraits(list(capabilities)),
             owner=owner,
             clock=self.clock,
         )
@@ -143,19 +143,21 @@ async def test_a_silent_worker_hands_the_session_over_with_its_finished_turns(
     assert link.session.closes == []
 
 
-async def test_after_a_handover_the_link_has_the_new_workers_capabilities_and_the_client_is_not_told(
+async def test_after_a_handover_the_link_has_the_new_workers_engine_and_the_client_is_not_told(
     own_bus: Bus,
 ) -> None:
-    claim = m.SessionClaim(accepted=True, worker_id="w2", resume_token="tok", capabilities=["tools"])
+    claim = m.SessionClaim(
+        accepted=True, worker_id="w2", resume_token="tok", capabilities=["tools"], output_rate=m.INPUT_RATE
+    )
     workers = await Recorder().listen(own_bus, channels.SESSIONS_START, answer=lambda _start: claim)
     link = Link(own_bus, capabilities=("text_input", "tools"))
     await link.start()
     try:
-        assert link.link.capabilities == ["text_input", "tools"]
+        assert link.link.engine == EngineTraits(["text_input", "tools"], m.OUTPUT_RATE)
         link.link.released()
         await starts(workers, 1)
         await link.clock.sleeping(2)  # back to watching the new worker
-        assert link.link.capabilities == ["tools"]
+        assert link.link.engine == EngineTraits(["tools"], m.INPUT_RATE)
         assert link.session.told == []
         assert link.session.closes == []
     finally:

@@ -178,7 +178,10 @@ class EchoingScriptedEngine(ScriptedEngine):
     """The scripted engine that also echoes the microphone as loopback does (each chunk straight
     back, turn 0), so that a fault test hears the audio path and drives turns by text at once.
     ``recall`` answers with the history the engine was given when the session came to it: one
-    FINAL assistant transcript of the turns' texts, joined by `` | `` (what a handover carried)."""
+    FINAL assistant transcript of the turns' texts, joined by `` | `` (what a handover carried).
+
+    Its echo is 16 kHz (each ``AudioOut`` says so) while its speech and declared ``output_rate``
+    are 24 kHz: tests read the bytes, never play them."""
 
     def __init__(self, setup: SessionSetup) -> None:
         super().__init__(setup)

@@ -1,4 +1,5 @@
-// Assistant speech out: 24 kHz PCM16 into the playback worklet's jitter buffer. An AnalyserNode taps
+// Assistant speech out: PCM16 at the session's `outputRate` (24 kHz unless the engine declares
+// another, as the loopback echo does at 16 kHz) into the playback worklet's jitter buffer. An AnalyserNode taps
 // the worklet's output, so the avatar's mouth follows what is actually played.
 
 import playbackWorkletUrl from "./worklets/playback.worklet.ts?worker&url";
@@ -64,6 +65,13 @@ export class Player {
   push(pcm: ArrayBuffer): void {
     const command: PlaybackCommand = { type: "push", pcm };
     this.node.port.postMessage(command, [pcm]);
+  }
+
+  /** The rate of the audio pushed from now on: the `session` event's `outputRate`, which the
+   * context, opened before the session (inside the click), may not run at. */
+  setSourceRate(sourceRate: number): void {
+    const command: PlaybackCommand = { type: "rate", sourceRate };
+    this.node.port.postMessage(command);
   }
 
   /** Drops everything queued: the next render block is silent. */

@@ -2,7 +2,7 @@
 // numbers of the debug panel. React reads it through subscribe/getSnapshot.
 
 import { Microphone, MicrophoneError } from "../audio/microphone";
-import { Player } from "../audio/player";
+import { OUTPUT_RATE, Player } from "../audio/player";
 import type { CaptureFrame, PlaybackReport } from "../audio/worklets/messages";
 import type { Credential } from "../auth/credential";
 import { LipSync } from "../avatar/lipSync";
@@ -80,7 +80,7 @@ export class VoiceSession {
   private stopRenewals: (() => void) | null = null;
   private lastSessionId: string | null = null;
   /** What of an interrupted answer was played, reported to the server after the flush. */
-  private heard = new HeardTracker(24000);
+  private heard = new HeardTracker(OUTPUT_RATE);
 
   constructor(private readonly credential: Credential) {}
 
@@ -259,6 +259,8 @@ export class VoiceSession {
     this.tracker.session(resumed);
     this.lastSessionId = session.sessionId;
     this.heard = new HeardTracker(session.outputRate);
+    // The engine's rate (the loopback echo is 16 kHz), for this connection; set before its audio.
+    this.player?.setSourceRate(session.outputRate);
     this.update({
       sessionId: session.sessionId,
       capabilities: session.capabilities,

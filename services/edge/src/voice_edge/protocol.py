@@ -328,16 +328,19 @@ def session_event(
     capabilities: list[str],
     expires_at: float = 0.0,
     *,
+    output_rate: int = m.OUTPUT_RATE,
     recorded: bool = False,
 ) -> str:
     """``capabilities``: the owning worker's (``Capability`` values); ``expiresAt``: when the
-    session's bearer token expires (absent for API keys); ``recorded``: the session is recorded."""
+    session's bearer token expires (absent for API keys); ``output_rate``: Hz of the speech the
+    session's engine sends (the worker's ``SessionClaim.output_rate``), what the client plays the
+    ``media`` at; ``recorded``: the session is recorded."""
     return encode(
         SessionEvent(
             session_id,
             resume_token,
             m.INPUT_RATE,
-            m.OUTPUT_RATE,
+            output_rate,
             capabilities=capabilities,
             expires_at=expires_at or UNSET,
             recorded=recorded,

@@ -41,7 +41,7 @@ from .placement import place_session
 from .settings import EdgeSettings
 from .state import StateKeeper
 from .turn_spans import TurnSpans
-from .worker_link import WorkerLink
+from .worker_link import EngineTraits, WorkerLink
 
 log = structlog.get_logger("voice_edge.session")
 tracer = trace.get_tracer("voice_edge")
@@ -141,12 +141,12 @@ class EdgeSession:
             placed = False
             try:
                 if resume_session is not None:
-                    capabilities = await self._resume(resume_session)
+                    engine = await self._resume(resume_session)
                 else:
-                    capabilities = await self._start()
+                    engine = await self._start()
                 span.set_attribute(Attr.SESSION_ID, self.id)
                 self.turn_spans.session_id = self.id
-                if capabilities is None:
+                if engine is None:
                     return
                 placed = True
                 self._log = self.credentials.log = self._log.bind(session_id=self.id)
@@ -157,7 +157,7 @@ class EdgeSession:
                     handover_request=functools.partial(self._session_start, handover=True),
                     tell=self._send_event,
                     close=self.request_close,
-                    capabilities=capabilities,
+                    engine=engine,
                     moved=lambda: self.state.changed(),
                     clock=self._clock,
                     headers=self._headers,
@@ -166,7 +166,14 @@ class EdgeSession:
                 await self.ws.accept(subprotocol=self.offer.selected)
                 expiry = self.credentials.bearer_expiry()
                 await self._send_text(
-                    p.session_event(self.id, self.resume_token, capabilities, expiry, recorded=self.recorded)
+                    p.session_event(
+                        self.id,
+                        self.resume_token,
+                        engine.capabilities,
+                        expiry,
+                        output_rate=engine.output_rate,
+                        recorded=self.recorded,
+                    )
                 )
                 self._ready.set()
                 self.state.changed()
@@ -209,8 +216,8 @@ class EdgeSession:
             updated_at=self._clock.time(),
         )
 
-    async def _start(self) -> list[str] | None:
-        """Place a new session; the claiming worker's capabilities, or None when none took it."""
+    async def _start(self) -> EngineTraits | None:
+        """Place a new session; what the claiming worker's engine declared, or None when none took it."""
         self.id = secrets.token_urlsafe(18)  # 24 characters of A-Z a-z 0-9 _ -
         self.state = StateKeeper(self._store, self.id, self._log.bind(session_id=self.id))
         await self._subscribe_outputs()
@@ -227,11 +234,11 @@ class EdgeSession:
         count_placement(Placement.PLACED)
         trace.get_current_span().set_attribute(Attr.WORKER_ID, claim.worker_id)
         self._log.info("session placed", session_id=self.id, worker=claim.worker_id)
-        return claim.capabilities
+        return EngineTraits.of(claim)
 
-    async def _resume(self, session_id: str) -> list[str] | None:
-        """Take the session over from its last connection; its worker's capabilities, or None
-        when the resume was refused."""
+    async def _resume(self, session_id: str) -> EngineTraits | None:
+        """Take the session over from its last connection; what its worker's engine declared, or
+        None when the resume was refused."""
         try:
             self.id = channels.check_session_id(session_id)
         except channels.InvalidSessionId:
@@ -280,7 +287,7 @@ class EdgeSession:
         count_placement(Placement.RESUMED)
         self.last_turn_id = max(self.last_turn_id, reply.next_turn_id - 1)
         self._log.info("session resumed", session_id=self.id, history=len(self.history))
-        return reply.capabilities
+        return EngineTraits.of(reply)
 
     async def _revive(self, saved: m.SessionState | None) -> m.ControlReply:
         """The answer to a resume of a session nobody owns (its worker died while no edge carried
@@ -298,7 +305,12 @@ class EdgeSession:
         if claim is None:
             return expired
         self._log.info("session revived from its state", worker=claim.worker_id, history=len(start.history))
-        return m.ControlReply(ok=True, capabilities=claim.capabilities, next_turn_id=start.next_turn_id)
+        return m.ControlReply(
+            ok=True,
+            capabilities=claim.capabilities,
+            output_rate=claim.output_rate,
+            next_turn_id=start.next_turn_id,
+        )
 
     async def _refuse(self, code: int, reason: str) -> None:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):  # gone already

@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 import structlog
@@ -46,6 +47,20 @@ class HandoverReason(StrEnum):
     HEARTBEAT_LOST = "heartbeat_lost"
 
 
+@dataclass(frozen=True)
+class EngineTraits:
+    """What the client's ``session`` event says of the owning worker's engine: ``capabilities``
+    (``Capability`` values) and ``output_rate`` (Hz of the speech it sends)."""
+
+    capabilities: list[str] = field(default_factory=list)
+    output_rate: int = m.OUTPUT_RATE
+
+    @classmethod
+    def of(cls, answer: m.SessionClaim | m.ControlReply) -> EngineTraits:
+        """The traits a worker declared when it claimed the session or took a resume."""
+        return cls(list(answer.capabilities), answer.output_rate)
+
+
 class WorkerLink:
     """Keeps a placed session on a live worker.
 
@@ -66,9 +81,10 @@ class WorkerLink:
     ``settings.bus_outage_limit`` closes the client with 1012 (resume), and the worker, missing our
     keepalives, suspends the session for it.
 
-    ``capabilities`` are the owning worker's (``Capability`` values): the claim's, then the new
-    claim's after a handover. The client is not told when a handover changes them (the ``session``
-    event comes once per connection); it gets the new set on its next connect or resume.
+    ``engine`` is what the owning worker's engine declared: the claim's, then the new claim's
+    after a handover. The client is not told when a handover changes it (the ``session`` event
+    comes once per connection); it learns the new capabilities and output rate on its next connect
+    or resume. Workers of one deployment run one engine, so a handover keeps them.
     """
 
     def __init__(
@@ -80,7 +96,7 @@ class WorkerLink:
         handover_request: Callable[[], m.SessionStart],
         tell: Tell,
         close: RequestClose,
-        capabilities: Sequence[str] = (),
+        engine: EngineTraits | None = None,
         owner: str = "",
         moved: Callable[[], None] = lambda: None,
         clock: Clock = SYSTEM_CLOCK,
@@ -93,7 +109,7 @@ class WorkerLink:
         self._handover_request = handover_request
         self._tell = tell
         self._close = close
-        self.capabilities = list(capabilities)
+        self.engine = engine or EngineTraits()
         #: The owning worker's id ("" until its first heartbeat after a resume).
         self.owner = owner
         self._moved = moved
@@ -306,13 +322,16 @@ class WorkerLink:
             replayed = await self._replay()
             self._moved()
             self._log.info("session handed over", worker=claim.worker_id, replayed=replayed)
-            if claim.capabilities != self.capabilities:
+            engine = EngineTraits.of(claim)
+            if engine != self.engine:
+                # A client that plays audio at the old rate plays this worker's at the wrong speed.
                 self._log.warning(
-                    "the new worker's engine does other things; the client learns it when it reconnects",
-                    capabilities=claim.capabilities,
-                    was=self.capabilities,
+                    "the new worker's engine differs; the client learns it when it reconnects",
+                    capabilities=engine.capabilities,
+                    output_rate=engine.output_rate,
+                    was=self.engine,
                 )
-                self.capabilities = claim.capabilities
+                self.engine = engine
             return True
         self._owned = True  # the session is closing: the worker is told to hang up
         await self._tell(

@@ -176,6 +176,11 @@ class EngineFactory(ABC):
     #: What the engines of this factory do beyond speech in and speech out (announced to the edge
     #: in every claim). None unless declared.
     capabilities: frozenset[m.Capability] = frozenset()
+    #: Hz of the PCM16LE speech its engines send: the ``rate`` of every ``AudioOut`` they emit,
+    #: announced to the edge in every claim and told to the client (its ``session`` event's
+    #: ``outputRate``). An engine that speaks at another rate declares it here, never resamples
+    #: for the client's sake.
+    output_rate: int = m.OUTPUT_RATE
     #: The name it was found by (``NOVA_ENGINE``): the ``engine`` label of the turn metrics.
     name: str = ""
     #: The model one stream answers with (``gen_ai.request.model`` of the turn's model span), for

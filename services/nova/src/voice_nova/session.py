@@ -73,6 +73,7 @@ class WorkerSession:
         worker_id: str,
         resume_window: float,
         capabilities: Sequence[str] = (),
+        output_rate: int = m.OUTPUT_RATE,
         resume_token: str = "",
         handover: bool = False,
         engine_name: str = "",
@@ -88,6 +89,8 @@ class WorkerSession:
         #: What the engine does beyond speech (``Capability`` values), told to the edge when the
         #: session is claimed and when it is resumed.
         self.capabilities = list(capabilities)
+        #: Hz of the engine's speech, told to the edge with the capabilities.
+        self.output_rate = output_rate
         self.resume_token = resume_token or secrets.token_urlsafe(24)
         self.state = State.ACTIVE
         self._bus = bus
@@ -244,7 +247,12 @@ class WorkerSession:
         missed = await self._send_missed()
         await self._lifecycle(m.LifecycleKind.RESUMED)
         self._log.info("client resumed", missed=missed)
-        return m.ControlReply(ok=True, capabilities=self.capabilities, next_turn_id=self.turns.next_id)
+        return m.ControlReply(
+            ok=True,
+            capabilities=self.capabilities,
+            output_rate=self.output_rate,
+            next_turn_id=self.turns.next_id,
+        )
 
     async def _send_missed(self) -> int:
         """Publish again, in their order and with their sequence numbers, the turn events and final

@@ -151,6 +151,7 @@ class Worker:
             self.factory.create(setup),
             worker_id=self.worker_id,
             capabilities=sorted(capability.value for capability in self.factory.capabilities),
+            output_rate=self.factory.output_rate,
             resume_window=self._resume_window,
             resume_token=request.resume_token,
             handover=request.handover,
@@ -175,6 +176,7 @@ class Worker:
             worker_id=self.worker_id,
             resume_token=session.resume_token,
             capabilities=session.capabilities,
+            output_rate=session.output_rate,
         )
 
     def _evict(self, session: WorkerSession) -> None:

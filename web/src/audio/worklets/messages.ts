@@ -12,8 +12,11 @@ export interface CaptureOptions {
   frameSamples: number;
 }
 
-/** Page -> playback worklet. */
-export type PlaybackCommand = { type: "push"; pcm: ArrayBuffer } | { type: "flush" };
+/** Page -> playback worklet. `rate`: Hz of the PCM pushed from now on (the session's `outputRate`). */
+export type PlaybackCommand =
+  | { type: "push"; pcm: ArrayBuffer }
+  | { type: "flush" }
+  | { type: "rate"; sourceRate: number };
 
 /** Playback worklet -> page. */
 export type PlaybackReport =

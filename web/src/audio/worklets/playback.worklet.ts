@@ -1,5 +1,5 @@
-// Runs in the audio rendering thread: assistant audio (24 kHz PCM16) through a small jitter buffer to
-// the speakers. It measures what it actually plays, which is what moves the avatar's mouth.
+// Runs in the audio rendering thread: assistant audio (PCM16 at the session's `outputRate`, 24 kHz
+// unless the engine declares another) through a small jitter buffer to the speakers. It measures what it actually plays, which is what moves the avatar's mouth.
 
 import { JitterBuffer } from "../jitterBuffer";
 import { pcm16ToFloat } from "../pcm";
@@ -11,8 +11,8 @@ const REPORT_EVERY_BLOCKS = 4;
 
 class PlaybackProcessor extends AudioWorkletProcessor implements AudioWorkletProcessorImpl {
   private readonly buffer: JitterBuffer;
-  /** Only when the context could not run at the source rate. */
-  private readonly resampler: StreamResampler | null;
+  /** Only when the context does not run at the source rate. */
+  private resampler: StreamResampler | null;
   private blocks = 0;
   private sumSquares = 0;
   private counted = 0;
@@ -25,14 +25,23 @@ class PlaybackProcessor extends AudioWorkletProcessor implements AudioWorkletPro
       targetSamples: Math.round((sampleRate * targetMs) / 1000),
       maxSamples: Math.round(sampleRate * maxSeconds),
     });
-    this.resampler = sourceRate === sampleRate ? null : new StreamResampler(sourceRate, sampleRate);
+    this.resampler = PlaybackProcessor.resamplerFrom(sourceRate);
     this.port.onmessage = (event: MessageEvent<PlaybackCommand>) => this.onCommand(event.data);
+  }
+
+  private static resamplerFrom(sourceRate: number): StreamResampler | null {
+    return sourceRate === sampleRate ? null : new StreamResampler(sourceRate, sampleRate);
   }
 
   private onCommand(command: PlaybackCommand): void {
     if (command.type === "push") {
       const samples = pcm16ToFloat(command.pcm);
       this.buffer.push(this.resampler ? this.resampler.process(samples) : samples);
+    } else if (command.type === "rate") {
+      // What is queued is at the context's rate already: only audio pushed from now on changes.
+      if ((this.resampler?.inRate ?? sampleRate) !== command.sourceRate) {
+        this.resampler = PlaybackProcessor.resamplerFrom(command.sourceRate);
+      }
     } else {
       const dropped = this.buffer.flush();
       this.wasPlaying = false;

@@ -14,10 +14,11 @@ from ..engine import Engine, EngineFactory, QueuedEngine, SessionSetup
 
 
 class LoopbackEngine(QueuedEngine):
-    """Turn ids of the echo turns come from the session's ledger (``QueuedEngine.turns``)."""
+    """Turn ids of the echo turns come from the session's ledger (``QueuedEngine.turns``). The
+    echo is the input, byte for byte, so it plays at the input's rate (``LoopbackFactory.output_rate``)."""
 
     async def push_audio(self, pcm: bytes) -> None:
-        self.emit(m.AudioOut(turn_id=0, pcm=pcm, rate=m.INPUT_RATE))
+        self.emit(m.AudioOut(turn_id=0, pcm=pcm, rate=LoopbackFactory.output_rate))
 
     async def push_text(self, text: str) -> None:
         turn = self.turns.open(m.Role.USER)
@@ -32,6 +33,8 @@ class LoopbackFactory(EngineFactory):
     # Echo costs next to nothing: the bound is the worker's bus traffic, not CPU for speech.
     default_max_sessions = 200
     capabilities = frozenset({m.Capability.TEXT_INPUT})
+    # The echo is the microphone's audio unchanged (tests and benches read frame numbers in it).
+    output_rate = m.INPUT_RATE
 
     def create(self, setup: SessionSetup) -> Engine:
         return LoopbackEngine(setup.turns)
