@@ -86,7 +86,8 @@ def may_read(identity: m.ValidateReply, owner: str) -> bool:
 
 def api_error(status: int, error: str) -> HTTPException:
     """An HTTP API error with the body ``{"detail": {"error": error}}`` (error: a stable code)."""
-    return HTTPException(status, detail={"error": error})
+    # FastAPI serialises any detail; starlette's stub says str.
+    return HTTPException(status, detail={"error": error})  # type: ignore[arg-type]
 
 
 def listed_principal(identity: m.ValidateReply, asked: str | None) -> str | None:
