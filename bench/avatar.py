@@ -31,6 +31,7 @@ import numpy as np
 import psutil
 from playwright.sync_api import Page
 from voice_testkit.browser import chromium
+from voice_testkit.machine import load_average
 from voice_testkit.nats import NatsServer
 from voice_testkit.speech import RATE, write_wav
 from voice_testkit.stack import API_KEYS, Stack
@@ -151,9 +152,9 @@ def main() -> None:
     if not (DIST / "index.html").exists():
         sys.exit("web/dist is not built: run ./check or `cd web && npm run build`")
     bundles()
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+    print(f"load average before: {load_average()} on {os.cpu_count()} cores")
     frames(args.seconds)
-    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average after: {load_average()}")
 
 
 if __name__ == "__main__":

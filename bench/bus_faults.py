@@ -31,12 +31,9 @@ import tempfile
 from pathlib import Path
 
 from voice_testkit.calls import FIGURES_HEADER, figures_row, start_call_services, through_fault
+from voice_testkit.machine import load_average
 from voice_testkit.nats import NatsCluster, NatsServer
 from voice_testkit.stack import Stack
-
-
-def load_average() -> str:
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 async def run_fault(name: str, sessions: int, before: float, after: float) -> str:

@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import contextlib
 import math
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from voice_nova.engines.local.models import SpeechModels, load_models
 from voice_nova.engines.local.settings import LocalEngineSettings
 from voice_nova.tools import default_tools
 from voice_proto import messages as m
+from voice_testkit.machine import load_average
 from voice_testkit.speech import say, silence
 
 FRAME = 640  # 20 ms at 16 kHz, PCM16
@@ -45,10 +45,6 @@ class Try:
     answered: bool = False
     #: Seconds from the first voiced frame sent to ``Interrupted`` (barge-ins only).
     stop_delay: float = math.nan
-
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def sounds() -> dict[str, bytes]:
@@ -116,14 +112,15 @@ async def main(tries: int) -> None:
             results = [await one_try(models, sound, barge_in=False) for _ in range(tries)]
             interrupted = sum(r.interrupted for r in results)
             answered = sum(r.answered for r in results)
-            print(f"{name:<10} {tries:>5} {interrupted:>11} {answered:>8}   {load()}")
+            print(f"{name:<10} {tries:>5} {interrupted:>11} {answered:>8}   {load_average()}")
         other_voice = EspeakSpeaker("en-gb-scotland", 160)
         speech = say(other_voice, "Stop, tell me about cloud storage.").astype("<i2").tobytes()
         results = [await one_try(models, speech, barge_in=True) for _ in range(tries)]
         delays = [r.stop_delay * 1000 for r in results if r.interrupted]
         print(
             f"barge-in: {len(delays)}/{tries} stopped; stop delay after speech starts "
-            f"p50 {percentile(delays, 50):.0f} ms, p95 {percentile(delays, 95):.0f} ms   load {load()}"
+            f"p50 {percentile(delays, 50):.0f} ms, p95 {percentile(delays, 95):.0f} ms"
+            f"   load {load_average()}"
         )
     finally:
         models.close()

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import signal
 import statistics
 import tempfile
@@ -35,6 +34,7 @@ import psutil
 from voice_proto import channels
 from voice_proto import messages as m
 from voice_testkit.callers import Caller, stop_all
+from voice_testkit.machine import load_average
 from voice_testkit.nats import NatsCluster
 from voice_testkit.recorder import Recorder
 from voice_testkit.stack import API_KEYS, Stack
@@ -52,16 +52,12 @@ def env(heartbeat: float, timeout: float) -> dict[str, str]:
     }
 
 
-def load() -> str:
-    return "load {:.1f}/{:.1f}/{:.1f}".format(*os.getloadavg())
-
-
 def summary(name: str, gaps: list[float], frames_lost: int, typed: int, typed_lost: int, closed: int) -> str:
     p50 = statistics.median(gaps) if gaps else float("nan")
     worst = max(gaps) if gaps else float("nan")
     return (
         f"| {name} | {p50:.2f} s | {worst:.2f} s | {frames_lost} | {typed_lost} of {typed} | {closed} "
-        f"| {len(gaps)} | {load()} |"
+        f"| {len(gaps)} | load {load_average()} |"
     )
 
 
@@ -205,7 +201,7 @@ async def heartbeat_cost(stack: Stack, args: argparse.Namespace, interval: float
     per_hour = {name: cpu / (args.heartbeat_sessions * seconds) * 3600 for name, cpu in used.items()}
     return (
         f"| {interval} s | {args.heartbeat_sessions} | {per_hour['nova']:.1f} s | {per_hour['edge']:.1f} s "
-        f"| {load()} |"
+        f"| load {load_average()} |"
     )
 
 

@@ -36,6 +36,7 @@ from voice_edge.codec import BinaryCodec, Codec, JsonCodec
 from voice_proto import channels
 from voice_testkit.client import BINARY_PROTOCOL, JSON_PROTOCOL, Closed, VoiceClient
 from voice_testkit.fuzz import binary_frames, bus_payloads, text_frames
+from voice_testkit.machine import load_average
 from voice_testkit.nats import NatsServer
 from voice_testkit.stack import API_KEYS, Stack
 from websockets.exceptions import ConnectionClosed
@@ -45,10 +46,6 @@ FRAME = 640  # 20 ms of 16 kHz PCM16
 #: the fuzz frame caused has arrived once the sentinel's error has.
 SENTINEL = "{"
 _SENTINEL_MESSAGE = "the message is not valid JSON"
-
-
-def _load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def draw[T](strategy: st.SearchStrategy[T], count: int) -> list[T]:
@@ -102,11 +99,11 @@ def offline(texts: list[str], binaries: list[bytes], payloads: list[bytes]) -> N
     payloads_s = time.perf_counter() - started
     print(
         f"offline: {len(texts)} text + {len(binaries)} binary frames x 2 codecs in {frames_s:.1f} s: "
-        f"{dict(outcomes.most_common())}  load {_load()}"
+        f"{dict(outcomes.most_common())}  load {load_average()}"
     )
     print(
         f"offline: {len(payloads)} bus payloads x {len(channels.ALL_CHANNELS)} channels in "
-        f"{payloads_s:.1f} s: {dict(decoded)}  load {_load()}"
+        f"{payloads_s:.1f} s: {dict(decoded)}  load {load_average()}"
     )
 
 
@@ -274,18 +271,18 @@ async def live(
                 Bystander(await VoiceClient.open(url, key=API_KEYS["bob"], protocol=BINARY_PROTOCOL))
                 for _ in range(args.bystanders)
             ]
-            load = _load()
+            load = load_average()
             baseline, _ = await streamed(bystanders, asyncio.sleep(args.baseline))
             print(
                 f"live baseline: {args.bystanders} bystanders echo {summary(baseline)}  "
-                f"load {load} -> {_load()}"
+                f"load {load} -> {load_average()}"
             )
 
             victim = await VoiceClient.open(url, key=API_KEYS["alice"], protocol=BINARY_PROTOCOL)
             frames: list[str | bytes] = [*texts, *binaries]
             shares = [frames[i :: args.fuzzers] for i in range(args.fuzzers)]
             protocols = [JSON_PROTOCOL if i % 2 == 0 else BINARY_PROTOCOL for i in range(args.fuzzers)]
-            load = _load()
+            load = load_average()
             started = time.perf_counter()
             fuzzing = asyncio.gather(
                 *(
@@ -303,7 +300,8 @@ async def live(
             )
             print(
                 f"live during fuzz: bystanders echo {summary(during)}; p50 ratio "
-                f"{statistics.median(during) / statistics.median(baseline):.2f}  load {load} -> {_load()}"
+                f"{statistics.median(during) / statistics.median(baseline):.2f}"
+                f"  load {load} -> {load_average()}"
             )
             print(
                 f"bystanders: {sum(b.errors for b in bystanders)} error events, "
@@ -324,10 +322,10 @@ async def live(
                 Bystander(await VoiceClient.open(url, key=API_KEYS["bob"], protocol=BINARY_PROTOCOL))
                 for _ in range(args.bystanders)
             ]
-            load = _load()
+            load = load_average()
             baseline, _ = await streamed(bystanders, asyncio.sleep(args.baseline))
-            print(f"limits as deployed, baseline: echo {summary(baseline)}  load {load} -> {_load()}")
-            load = _load()
+            print(f"limits as deployed, baseline: echo {summary(baseline)}  load {load} -> {load_average()}")
+            load = load_average()
             started = time.perf_counter()
             flooding = asyncio.gather(
                 *(flood(url, protocol, share) for protocol, share in zip(protocols, shares, strict=True))
@@ -337,7 +335,8 @@ async def live(
             print(
                 f"limits as deployed, flood: {len(frames)} frames in {time.perf_counter() - started:.1f} s, "
                 f"connections closed by code {dict(closes)}; bystanders echo {summary(during)}; p50 ratio "
-                f"{statistics.median(during) / statistics.median(baseline):.2f}  load {load} -> {_load()}"
+                f"{statistics.median(during) / statistics.median(baseline):.2f}"
+                f"  load {load} -> {load_average()}"
             )
             print(
                 f"bystanders: {sum(b.errors for b in bystanders)} error events, "

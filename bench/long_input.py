@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import time
 from typing import TYPE_CHECKING
 
 import psutil
+from voice_testkit.machine import load_average
 
 if TYPE_CHECKING:
     from voice_nova.engines.local.models import SpeechModels
@@ -43,10 +43,6 @@ def _rss_mb() -> float:
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _models() -> SpeechModels:
@@ -131,11 +127,14 @@ def main() -> None:
         child(args.child)
         return
     for scenario in args.scenarios:
-        before = _load()
+        before = load_average()
         out = subprocess.run(
             [sys.executable, __file__, "--child", scenario], capture_output=True, text=True, check=True
         )
-        print(f"{scenario}: {out.stdout.strip().splitlines()[-1]}  load {before} -> {_load()}", flush=True)
+        print(
+            f"{scenario}: {out.stdout.strip().splitlines()[-1]}  load {before} -> {load_average()}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,19 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from voice_proto.streams import AUDIO_STREAM, ensure_audio_stream
 from voice_testkit.client import BINARY_PROTOCOL
+from voice_testkit.machine import load_average
 from voice_testkit.nats import NatsServer
 from voice_testkit.stack import API_KEYS, Stack
 
 from bench.transport import cpu_seconds, run_once
-
-
-def load_average() -> str:
-    return (
-        subprocess.run(["uptime"], capture_output=True, text=True, check=False)
-        .stdout.strip()
-        .split("load average:")[-1]
-        .strip()
-    )
 
 
 async def recordings_stored(stack: Stack) -> int:
